@@ -1,0 +1,56 @@
+"""``analyze()``: the one place that knows the order of the passes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cnncost.ir import Cost, Graph
+from cnncost.passes.costs import node_costs, node_kinds
+from cnncost.passes.fuse import FUSE_MODES, fused_costs, fusion_hosts
+from cnncost.passes.memory import Memory, liveness
+from cnncost.passes.rollup import Group, block_key, group, network_group
+
+DTYPES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}
+
+
+@dataclass(frozen=True)
+class Analysis:
+    graph: Graph
+    fuse: str
+    dtype: str
+    depth: int
+    costs: tuple[Cost, ...]  # per node, after fusion
+    kinds: tuple[str, ...]  # per node, the --by op label
+    host: tuple[int, ...]  # per node, the node whose kernel computes it
+    memory: Memory
+    network: Group  # totals, kernels, fragments, width of the whole network
+    blocks: tuple[Group, ...]  # rolled up by dotted-name prefix of `depth` parts
+    by_kind: tuple[Group, ...]  # rolled up by op kind
+
+    @property
+    def bytes_per_element(self) -> int:
+        return DTYPES[self.dtype]
+
+    @property
+    def totals(self) -> Cost:
+        return self.network.cost
+
+
+def analyze(graph: Graph, *, fuse: str = "none", dtype: str = "fp32", depth: int = 1) -> Analysis:
+    if fuse not in FUSE_MODES:
+        raise ValueError(f"fuse must be one of {FUSE_MODES}, got {fuse!r}")
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got {dtype!r}")
+    if depth < 1:
+        raise ValueError(f"depth must be at least 1, got {depth}")
+    host = fusion_hosts(graph, fuse)
+    costs = fused_costs(graph, node_costs(graph), host)
+    kinds = node_kinds(graph)
+    names = [node.name for node in graph.nodes]
+    return Analysis(
+        graph=graph, fuse=fuse, dtype=dtype, depth=depth, costs=costs, kinds=kinds, host=host,
+        memory=liveness(graph, host),
+        network=network_group(graph, costs, host),
+        blocks=group(graph, costs, host, lambda i: block_key(names[i], depth)),
+        by_kind=group(graph, costs, host, lambda i: kinds[i]),
+    )

@@ -1,0 +1,92 @@
+"""Errors that reach the user: each says where (file, line, key path), what, and a hint.
+
+Rules (op shape and cost rules, the expression evaluator) raise a short ``RuleError`` about
+values; the spec walker adds where it happened and collects every problem of a spec into
+one ``SpecError``. The CLI turns any ``CnncostError`` into a message on stderr and exit 2.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from collections.abc import Iterable
+
+from cnncost.ir import Loc
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # a check or budget failed (cnncost check)
+EXIT_ERROR = 2  # could not run: bad spec, bad option, missing file
+
+
+def suggest(word: str, choices: Iterable[str], *, listing: bool = True, limit: int = 40) -> str:
+    """A hint naming close matches of ``word`` and, when short enough, all the valid values."""
+    options = sorted(set(choices))
+    close = difflib.get_close_matches(word, options, n=3, cutoff=0.6)
+    parts = []
+    if close:
+        parts.append("did you mean " + " or ".join(f"'{c}'" for c in close) + "?")
+    if listing and options:
+        if len(options) <= limit:
+            parts.append("valid: " + ", ".join(options))
+        else:
+            parts.append(f"valid: {', '.join(options[:limit])}, ... ({len(options)} in all)")
+    return " ".join(parts)
+
+
+class RuleError(ValueError):
+    """A rule's complaint about values, without location; the walker adds where."""
+
+    def __init__(self, message: str, hint: str | None = None, key: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.key = key  # the attribute at fault, when the rule knows it
+
+
+@dataclass(frozen=True)
+class Problem:
+    message: str
+    loc: Loc | None = None
+    hint: str | None = None
+    context: str | None = None  # the layer instance, e.g. "Conv2d_1.depthwise.conv"
+
+    def format(self) -> str:
+        where = f"{self.loc}: " if self.loc else ""
+        path = f"{self.loc.path}: " if self.loc and self.loc.path else ""
+        context = f" (in {self.context})" if self.context else ""
+        text = f"error: {where}{path}{self.message}{context}"
+        if self.hint:
+            text += f"\n  hint: {self.hint}"
+        return text
+
+
+class CnncostError(Exception):
+    """Any error that means "could not run": exit code 2, never a traceback."""
+
+    exit_code = EXIT_ERROR
+
+    def __init__(self, problems: Iterable[Problem] | Problem | str):
+        if isinstance(problems, str):
+            problems = [Problem(problems)]
+        elif isinstance(problems, Problem):
+            problems = [problems]
+        unique: dict[tuple, Problem] = {}
+        for p in problems:
+            key = (p.loc.file if p.loc else None, p.loc.line if p.loc else None, p.message)
+            unique.setdefault(key, p)
+        self.problems: tuple[Problem, ...] = tuple(unique.values())
+        super().__init__(self.format())
+
+    def format(self) -> str:
+        lines = [p.format() for p in self.problems]
+        if len(self.problems) > 1:
+            lines.append(f"{len(self.problems)} problems found")
+        return "\n".join(lines)
+
+
+class SpecError(CnncostError):
+    """A spec that cannot be loaded, expanded or shape-checked."""
+
+
+class UsageError(CnncostError):
+    """A command-line value that does not make sense (unknown variable, bad --set)."""

@@ -1,0 +1,118 @@
+"""The layer-graph IR: shapes, source locations, nodes, graphs and per-node costs.
+
+Everything here is a frozen value. A graph is built once by ``cnncost.spec`` and never
+changed afterwards; analysis passes read it and return new data. This module imports
+nothing else of ours.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+Shape = tuple[int, ...]
+"""A tensor shape with the batch first: (N, C, H, W) for feature maps, (N, F) for vectors."""
+
+
+def numel(shape: Shape) -> int:
+    """Number of elements of a tensor of this shape."""
+    total = 1
+    for dim in shape:
+        total *= dim
+    return total
+
+
+@dataclass(frozen=True, slots=True)
+class Loc:
+    """Where something was written: file, 1-based line and column, and its key path."""
+
+    file: str
+    line: int
+    column: int
+    path: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One named single-output operation. ``inputs`` index earlier nodes of the graph."""
+
+    name: str
+    op: Any  # an op from cnncost.ops: a frozen dataclass with infer() and cost()
+    inputs: tuple[int, ...]
+    shape: Shape
+    loc: Loc | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Graph:
+    """Nodes in topological order (node 0 is the network input) and the output nodes."""
+
+    name: str
+    nodes: tuple[Node, ...]
+    outputs: tuple[int, ...]
+    variables: tuple[tuple[str, Any], ...] = ()
+    source: str = ""
+    description: str = ""
+
+    def in_shapes(self, index: int) -> tuple[Shape, ...]:
+        return tuple(self.nodes[i].shape for i in self.nodes[index].inputs)
+
+    def consumers(self) -> tuple[tuple[int, ...], ...]:
+        """For every node, the nodes that read its output, in order."""
+        users: list[list[int]] = [[] for _ in self.nodes]
+        for index, node in enumerate(self.nodes):
+            for source in node.inputs:
+                users[source].append(index)
+        return tuple(tuple(u) for u in users)
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """What one node costs. Every field is an exact count of elements or operations.
+
+    ``mem_access`` is the ShuffleNet V2 memory access cost: the activation elements the
+    op reads, the parameter (and running statistic) elements it reads, and the elements it
+    writes. Parameters are ``weights + biases + norm_params``; ``buffers`` (BN running
+    statistics) are state, not parameters.
+    """
+
+    weights: int = 0
+    biases: int = 0
+    norm_params: int = 0
+    buffers: int = 0
+    mult_adds: int = 0
+    elementwise_ops: int = 0
+    input_reads: int = 0
+    param_reads: int = 0
+    output_writes: int = 0
+
+    @property
+    def params(self) -> int:
+        return self.weights + self.biases + self.norm_params
+
+    @property
+    def mem_access(self) -> int:
+        return self.input_reads + self.param_reads + self.output_writes
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.mult_adds
+
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(*(getattr(self, f) + getattr(other, f) for f in COST_FIELDS))
+
+
+COST_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Cost))
+ZERO_COST = Cost()
+
+
+def total_cost(costs: Any) -> Cost:
+    """Sum of an iterable of costs, field by field (exact integers)."""
+    sums = [0] * len(COST_FIELDS)
+    for cost in costs:
+        for k, name in enumerate(COST_FIELDS):
+            sums[k] += getattr(cost, name)
+    return Cost(*sums)

@@ -1,0 +1,50 @@
+"""Activation functions: one element-wise operation per element, whatever the function.
+
+Counting every activation as one operation per element is a convention (an exp costs more
+than a max); it is stated in docs/metrics.md. What separates them in practice is memory
+traffic, which is the same for all: read the input, write the output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cnncost.ir import Cost, Shape, numel
+from cnncost.ops.base import ACTIVATION, FLOAT, Op, attr, io_cost, register
+
+
+class Activation(Op):
+    __slots__ = ()
+    family = ACTIVATION
+
+    def infer(self, inputs: tuple[Shape, ...]) -> Shape:
+        return inputs[0]
+
+    def cost(self, inputs: tuple[Shape, ...], out: Shape) -> Cost:
+        return io_cost(inputs, out, elementwise_ops=numel(out))
+
+
+def _simple(name: str, summary: str, aliases: tuple[str, ...] = ()) -> type[Activation]:
+    cls = type(name.title().replace("_", ""), (Activation,), {"__slots__": (), "summary": summary,
+                                                              "__doc__": summary})
+    return register(name, aliases=aliases)(dataclass(frozen=True)(cls))
+
+
+ReLU = _simple("relu", "max(x, 0)")
+ReLU6 = _simple("relu6", "min(max(x, 0), 6)")
+Sigmoid = _simple("sigmoid", "1 / (1 + exp(-x))")
+HardSigmoid = _simple("hardsigmoid", "relu6(x + 3) / 6", aliases=("hsigmoid",))
+HardSwish = _simple("hardswish", "x * relu6(x + 3) / 6", aliases=("hswish",))
+Swish = _simple("swish", "x * sigmoid(x)", aliases=("silu",))
+Tanh = _simple("tanh", "tanh(x)")
+GELU = _simple("gelu", "x * Phi(x)")
+Softmax = _simple("softmax", "softmax over channels")
+
+
+@register("leaky_relu")
+@dataclass(frozen=True, slots=True)
+class LeakyReLU(Activation):
+    """max(x, 0) + slope * min(x, 0)."""
+
+    summary = "max(x, 0) + slope * min(x, 0)"
+    slope: float = attr(0.01, kind=FLOAT, doc="slope for x < 0")

@@ -1,0 +1,41 @@
+"""Batch normalisation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cnncost.errors import RuleError
+from cnncost.ir import Cost, Shape, numel
+from cnncost.ops.base import BOOL, NORM, Op, attr, fmt_shape, register
+
+
+@register("batchnorm", aliases=("bn",))
+@dataclass(frozen=True, slots=True)
+class BatchNorm(Op):
+    """Inference-time batch norm over channels (dimension 1).
+
+    Parameters: gamma and beta (2 per channel, when affine). Buffers: the running mean and
+    variance (2 per channel). At inference it is a per-channel scale and shift: 2 element-wise
+    operations per element, reading the input, gamma, beta, mean and variance.
+    """
+
+    family = NORM
+    summary = "batch normalisation (inference: per-channel scale and shift)"
+
+    affine: bool = attr(True, kind=BOOL, doc="learned gamma and beta (2 parameters per channel)")
+
+    def infer(self, inputs: tuple[Shape, ...]) -> Shape:
+        shape = inputs[0]
+        if len(shape) < 2:
+            raise RuleError(f"batchnorm needs a channel dimension; got {fmt_shape(shape)}")
+        return shape
+
+    def cost(self, inputs: tuple[Shape, ...], out: Shape) -> Cost:
+        channels = out[1]
+        norm_params = 2 * channels if self.affine else 0
+        buffers = 2 * channels
+        elements = numel(out)
+        return Cost(norm_params=norm_params, buffers=buffers,
+                    elementwise_ops=2 * elements,
+                    input_reads=elements, param_reads=norm_params + buffers,
+                    output_writes=elements)

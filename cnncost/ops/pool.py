@@ -1,0 +1,79 @@
+"""Pooling: windows read per output element count as element-wise operations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cnncost.errors import RuleError
+from cnncost.ir import Cost, Shape, numel
+from cnncost.ops.base import (BOOL, PADDING, PAIR, POOL, Op, attr, feature_map, io_cost,
+                              positive, register, window_out)
+
+
+@dataclass(frozen=True, slots=True)
+class Pool2d(Op):
+    """Shared by max and average pooling: the same attributes, shape rule and cost rule."""
+
+    family = POOL
+
+    kernel: tuple[int, int] = attr(kind=PAIR, doc="window size, k or [kh, kw]")
+    stride: tuple[int, int] | None = attr(None, kind=PAIR,
+                                          doc="stride; defaults to the kernel size")
+    padding: object = attr("valid", kind=PADDING, doc="valid (default), same, p or [ph, pw]")
+    ceil_mode: bool = attr(False, kind=BOOL, doc="round the output size up (PyTorch ceil_mode)")
+
+    def __post_init__(self) -> None:
+        for v in (*self.kernel, *(self.stride or ())):
+            positive(v, "kernel and stride")
+        if isinstance(self.padding, tuple) and min(self.padding) < 0:
+            raise RuleError(f"padding must not be negative, got {list(self.padding)}",
+                            key="padding")
+
+    def infer(self, inputs: tuple[Shape, ...]) -> Shape:
+        n, c, h, w = feature_map(inputs[0], self.op_name)
+        stride = self.stride or self.kernel
+        pad_h, pad_w = self.padding if isinstance(self.padding, tuple) else (self.padding,) * 2
+        oh = window_out(h, self.kernel[0], stride[0], 1, pad_h, axis="height",
+                        ceil_mode=self.ceil_mode)
+        ow = window_out(w, self.kernel[1], stride[1], 1, pad_w, axis="width",
+                        ceil_mode=self.ceil_mode)
+        return (n, c, oh, ow)
+
+    def cost(self, inputs: tuple[Shape, ...], out: Shape) -> Cost:
+        window = self.kernel[0] * self.kernel[1]
+        return io_cost(inputs, out, elementwise_ops=numel(out) * window)
+
+    def kind(self, inputs: tuple[Shape, ...]) -> str:
+        return f"{self.op_name} {self.kernel[0]}x{self.kernel[1]}"
+
+
+@register("maxpool")
+@dataclass(frozen=True, slots=True)
+class MaxPool(Pool2d):
+    """Max over each window: kh*kw comparisons per output element."""
+
+    summary = "max pooling"
+
+
+@register("avgpool")
+@dataclass(frozen=True, slots=True)
+class AvgPool(Pool2d):
+    """Mean over each window: kh*kw additions per output element."""
+
+    summary = "average pooling"
+
+
+@register("global_avgpool", aliases=("gap",))
+@dataclass(frozen=True, slots=True)
+class GlobalAvgPool(Op):
+    """Mean over the whole feature map: (N, C, H, W) -> (N, C, 1, 1), H*W additions a channel."""
+
+    family = POOL
+    summary = "global average pooling to (N, C, 1, 1)"
+
+    def infer(self, inputs: tuple[Shape, ...]) -> Shape:
+        n, c, _, _ = feature_map(inputs[0], "global_avgpool")
+        return (n, c, 1, 1)
+
+    def cost(self, inputs: tuple[Shape, ...], out: Shape) -> Cost:
+        return io_cost(inputs, out, elementwise_ops=numel(inputs[0]))

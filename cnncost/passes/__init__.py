@@ -1,0 +1,1 @@
+"""Analysis passes: plain functions from the (immutable) graph to new data."""

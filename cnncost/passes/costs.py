@@ -1,0 +1,15 @@
+"""Per-node costs, straight from each op's cost rule (every op is its own kernel)."""
+
+from __future__ import annotations
+
+from cnncost.ir import Cost, Graph
+
+
+def node_costs(graph: Graph) -> tuple[Cost, ...]:
+    return tuple(node.op.cost(graph.in_shapes(i), node.shape)
+                 for i, node in enumerate(graph.nodes))
+
+
+def node_kinds(graph: Graph) -> tuple[str, ...]:
+    """The roll-up label of each node: ``conv2d 1x1``, ``conv2d depthwise 3x3``, ``relu``..."""
+    return tuple(node.op.kind(graph.in_shapes(i)) for i, node in enumerate(graph.nodes))

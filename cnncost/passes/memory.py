@@ -1,0 +1,59 @@
+"""Activation memory: a liveness pass over the topological order.
+
+Each kernel writes a new buffer; views (split, slice, flatten, dropout, identity) and fused
+ops reuse their input's buffer. A buffer is live from the node that creates it to the last
+node that reads it or any view of it; the network's outputs stay live to the end. The
+peak is the largest sum of live buffers while some node runs (its inputs and its output
+both live), the usual model of an inference runtime without in-place ops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cnncost.ir import Graph, numel
+from cnncost.ops.base import VIEW
+
+
+@dataclass(frozen=True, slots=True)
+class Memory:
+    peak_elements: int
+    peak_node: int  # the node running at the peak
+    live_at_peak: tuple[int, ...]  # nodes whose buffers are live then
+    buffer_elements: tuple[int, ...]  # per node: elements of the buffer it creates (0 if none)
+
+
+def buffer_owners(graph: Graph, host: tuple[int, ...]) -> tuple[int, ...]:
+    owner = [0] * len(graph.nodes)
+    for index, node in enumerate(graph.nodes):
+        aliases = node.op.family == VIEW or host[index] != index
+        owner[index] = owner[node.inputs[0]] if aliases and node.inputs else index
+    return tuple(owner)
+
+
+def liveness(graph: Graph, host: tuple[int, ...]) -> Memory:
+    count = len(graph.nodes)
+    owner = buffer_owners(graph, host)
+    size = [numel(node.shape) if owner[i] == i else 0 for i, node in enumerate(graph.nodes)]
+    last_use = list(range(count))
+    for index, node in enumerate(graph.nodes):
+        buffer = owner[index]
+        last_use[buffer] = max(last_use[buffer], index)
+        for source in node.inputs:
+            last_use[owner[source]] = max(last_use[owner[source]], index)
+    for out in graph.outputs:
+        last_use[owner[out]] = count
+    frees: list[list[int]] = [[] for _ in range(count + 1)]
+    for index in range(count):
+        if size[index]:
+            frees[last_use[index]].append(index)
+    live = peak = peak_node = 0
+    for index in range(count):
+        live += size[index]
+        if live > peak:
+            peak, peak_node = live, index
+        for buffer in frees[index]:
+            live -= size[buffer]
+    live_at_peak = tuple(i for i in range(peak_node + 1)
+                         if size[i] and last_use[i] >= peak_node)
+    return Memory(peak, peak_node, live_at_peak, tuple(size))

@@ -1,0 +1,75 @@
+"""Roll per-node figures up by block (dotted-name prefix) or by op kind, with fragmentation.
+
+Fragments are the ops the ShuffleNet V2 paper counts as fragments: convolutions, linear
+layers and pooling. A block's ``width`` is its widest parallel branching: the largest
+number of its fragments at the same depth, where a node's depth is the number of fragments
+on the longest path from the network input to it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cnncost.ir import Cost, Graph, total_cost
+from cnncost.ops.base import ELEMENTWISE_FAMILIES, FRAGMENT_FAMILIES, INPUT
+from cnncost.passes.fuse import is_kernel
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    key: str
+    layers: int
+    kernels: int
+    fragments: int
+    width: int
+    cost: Cost
+    elementwise_mem_access: int
+
+    @property
+    def elementwise_share(self) -> float:
+        total = self.cost.mem_access
+        return self.elementwise_mem_access / total if total else 0.0
+
+
+def block_key(name: str, depth: int) -> str:
+    return ".".join(name.split(".")[:depth])
+
+
+def fragment_depths(graph: Graph) -> tuple[int, ...]:
+    depth = [0] * len(graph.nodes)
+    for index, node in enumerate(graph.nodes):
+        before = max((depth[s] for s in node.inputs), default=0)
+        depth[index] = before + (1 if node.op.family in FRAGMENT_FAMILIES else 0)
+    return tuple(depth)
+
+
+def group(graph: Graph, costs: tuple[Cost, ...], host: tuple[int, ...],
+          key: Callable[[int], str]) -> tuple[Group, ...]:
+    """One Group per distinct key, in order of first appearance; the input node is left out."""
+    depths = fragment_depths(graph)
+    members: dict[str, list[int]] = {}
+    for index, node in enumerate(graph.nodes):
+        if node.op.family != INPUT:
+            members.setdefault(key(index), []).append(index)
+    groups = []
+    for name, indices in members.items():
+        fragments = [i for i in indices if graph.nodes[i].op.family in FRAGMENT_FAMILIES]
+        widths = Counter(depths[i] for i in fragments)
+        groups.append(Group(
+            key=name,
+            layers=len(indices),
+            kernels=sum(1 for i in indices if is_kernel(graph, host, i)),
+            fragments=len(fragments),
+            width=max(widths.values(), default=0),
+            cost=total_cost(costs[i] for i in indices),
+            elementwise_mem_access=sum(costs[i].mem_access for i in indices
+                                       if graph.nodes[i].op.family in ELEMENTWISE_FAMILIES),
+        ))
+    return tuple(groups)
+
+
+def network_group(graph: Graph, costs: tuple[Cost, ...], host: tuple[int, ...]) -> Group:
+    """The whole network as one group (its width is the widest branching anywhere)."""
+    return group(graph, costs, host, lambda i: graph.name or "network")[0]

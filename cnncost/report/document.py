@@ -1,0 +1,47 @@
+"""The analysis as one JSON-ready object: the convention in force, totals, every layer,
+blocks and op types. Counts are exact integers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cnncost import __version__
+from cnncost.analysis import Analysis
+from cnncost.report.tables import group_row, kind_rows, layer_rows, totals
+
+DEFINITIONS = {
+    "params": "weights + biases + norm_params (BN gamma and beta); buffers are not params",
+    "mult_adds": "multiply-accumulates of conv and linear layers; one fused multiply-add = 1 "
+                 "(what the MobileNet and ShuffleNet papers call FLOPs)",
+    "flops": "2 x mult_adds",
+    "elementwise_ops": "one per element per activation, add/mul input, bias and pooling "
+                       "window element; two per element for BN",
+    "mem_access": "memory access cost (ShuffleNet V2): elements each kernel reads (inputs, "
+                  "weights, BN statistics) and writes; 1x1 conv: hw(c1+c2)+c1c2",
+    "peak_activation_elements": "largest sum of live activation buffers over the "
+                                "topological order",
+}
+
+
+def document(a: Analysis) -> dict[str, Any]:
+    graph = a.graph
+    return {
+        "cnncost_version": __version__,
+        "model": graph.name,
+        "spec": graph.source,
+        "description": graph.description,
+        "variables": dict(graph.variables),
+        "input_shape": list(graph.nodes[0].shape),
+        "convention": {
+            "fuse": a.fuse,
+            "dtype": a.dtype,
+            "bytes_per_element": a.bytes_per_element,
+            "batch": graph.nodes[0].shape[0],
+            "definitions": DEFINITIONS,
+        },
+        "totals": totals(a),
+        "layers": list(layer_rows(a)),
+        "blocks": [group_row(g) for g in a.blocks],
+        "block_depth": a.depth,
+        "by_op": list(kind_rows(a)),
+    }

@@ -1,0 +1,95 @@
+"""Tables as text: one renderer per output format, all over the same rows.
+
+Every renderer returns the whole text; the CLI writes it only once everything has been
+computed, so a failure never leaves half an output behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from cnncost.report import fmt
+from cnncost.report.tables import BYTES, COUNT, SHAPE, SHARE, TEXT, Column, Table
+
+FORMATS = ("table", "json", "csv", "markdown")
+TEXT_KINDS = (TEXT, SHAPE)  # left-aligned; numbers are right-aligned
+
+
+def cell(column: Column, value: Any) -> str:
+    """A value as people read it."""
+    if value is None:
+        return ""
+    if column.kind == COUNT:
+        return fmt.grouped(value)
+    if column.kind == SHARE:
+        return fmt.percent(value)
+    if column.kind == SHAPE:
+        return fmt.shape(value)
+    if column.kind == BYTES:
+        return fmt.human_bytes(value)
+    return str(value)
+
+
+def machine_cell(column: Column, value: Any) -> Any:
+    """A value as programs read it: exact integers, fractions to 6 places."""
+    if column.kind == SHARE and value is not None:
+        return f"{value:.6f}"
+    if column.kind == SHAPE:
+        return fmt.shape(value)
+    return "" if value is None else value
+
+
+def to_markdown(tables: Sequence[Table]) -> str:
+    parts = []
+    for table in tables:
+        columns = [c for c in table.columns if c.human]
+        lines = [f"### {table.title}", ""]
+        lines.append("| " + " | ".join(c.header.replace("\n", " ") for c in columns) + " |")
+        lines.append("|" + "|".join("---" if c.kind in TEXT_KINDS else "---:"
+                                    for c in columns) + "|")
+        for row in table.rows:
+            lines.append("| " + " | ".join(cell(c, row.get(c.key)).replace("|", "\\|")
+                                           for c in columns) + " |")
+        lines.extend(["", *(f"_{note}_  " for note in table.notes)])
+        parts.append("\n".join(lines).rstrip())
+    return "\n\n".join(parts) + "\n"
+
+
+
+def to_csv(table: Table) -> str:
+    out = io.StringIO()
+    columns = [c for c in table.columns if c.machine]
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([c.key for c in columns])
+    for row in table.rows:
+        writer.writerow([machine_cell(c, row.get(c.key)) for c in columns])
+    return out.getvalue()
+
+
+def to_json(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2) + "\n"
+
+
+def to_rich(tables: Sequence[Table], width: int | None = None) -> str:
+    """Rich tables, rendered to a string (rich is imported only when this format is used)."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table as RichTable
+
+    console = Console(file=io.StringIO(), width=width or 160, color_system=None,
+                      highlight=False)
+    for table in tables:
+        columns = [c for c in table.columns if c.human]
+        rich_table = RichTable(title=table.title, box=box.SIMPLE_HEAD, title_justify="left",
+                               caption="\n".join(table.notes) or None, caption_justify="left")
+        for c in columns:
+            rich_table.add_column(c.header, justify="left" if c.kind in TEXT_KINDS
+                                  else "right", overflow="fold")
+        for row in table.rows:
+            rich_table.add_row(*(cell(c, row.get(c.key)) for c in columns))
+        console.print(rich_table)
+    return "\n".join(line.rstrip() for line in console.file.getvalue().splitlines()) + "\n"

@@ -1,0 +1,205 @@
+"""Read a YAML file into plain dicts and lists that remember where each value was written.
+
+yaml.safe_load semantics only (no Python tags), plus what a spec reader needs that
+safe_load does not give: the line and column of every key and item, duplicate keys
+reported instead of silently overwritten, and bounds on file size, nesting depth and alias
+expansion so that an "alias bomb" is an error, not a hang.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cnncost.errors import Problem, SpecError
+from cnncost.ir import Loc
+
+MAX_FILE_BYTES = 64 * 1024 * 1024
+MAX_NODES = 20_000_000
+MAX_ALIAS_NODES = 100_000
+MAX_DEPTH = 200
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class Map(dict):
+    """A mapping that knows the location of itself and of each of its keys."""
+
+    __slots__ = ("loc", "key_locs")
+
+    def where(self, key: Any) -> Loc:
+        return self.key_locs.get(key, self.loc)
+
+
+class Seq(list):
+    """A sequence that knows the location of itself and of each item."""
+
+    __slots__ = ("loc", "item_locs")
+
+    def where(self, index: int) -> Loc:
+        return self.item_locs[index] if 0 <= index < len(self.item_locs) else self.loc
+
+
+def where(container: Any, key: Any, fallback: Loc) -> Loc:
+    """Location of ``container[key]`` when the container knows it, else ``fallback``."""
+    if isinstance(container, (Map, Seq)):
+        return container.where(key)
+    return fallback
+
+
+def child_path(path: str, key: Any) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else str(key)
+
+
+class _Builder:
+    def __init__(self, file: str, loader: Any):
+        self.file = file
+        self.loader = loader
+        self.problems: list[Problem] = []
+        self.count = 0
+        self.alias_count = 0
+        self.seen: set[int] = set()
+
+    def loc(self, node: yaml.Node, path: str) -> Loc:
+        mark = node.start_mark
+        return Loc(self.file, mark.line + 1, mark.column + 1, path)
+
+    def build(self, node: yaml.Node, path: str, depth: int, via_alias: bool) -> Any:
+        self.count += 1
+        if id(node) in self.seen and not isinstance(node, yaml.ScalarNode):
+            via_alias = True
+        self.seen.add(id(node))
+        if via_alias:
+            self.alias_count += 1
+        if self.alias_count > MAX_ALIAS_NODES or self.count > MAX_NODES:
+            what = ("aliases expand to more than {:,} values".format(MAX_ALIAS_NODES)
+                    if self.alias_count > MAX_ALIAS_NODES else
+                    "the document has more than {:,} values".format(MAX_NODES))
+            raise SpecError(Problem(what, self.loc(node, path),
+                                    hint="is this an alias bomb? write the values out, or use "
+                                         "blocks and repeat for repeated structure"))
+        if depth > MAX_DEPTH:
+            raise SpecError(Problem(f"nesting deeper than {MAX_DEPTH} levels",
+                                    self.loc(node, path)))
+        if isinstance(node, yaml.ScalarNode):
+            try:
+                return self.loader.construct_object(node)
+            except yaml.YAMLError as exc:
+                self.problems.append(Problem(f"cannot read this value: {_problem(exc)}",
+                                             self.loc(node, path)))
+                return None
+        if isinstance(node, yaml.SequenceNode):
+            seq = Seq()
+            seq.loc = self.loc(node, path)
+            seq.item_locs = []
+            for index, item in enumerate(node.value):
+                item_path = child_path(path, index)
+                seq.item_locs.append(self.loc(item, item_path))
+                seq.append(self.build(item, item_path, depth + 1, via_alias))
+            return seq
+        if isinstance(node, yaml.MappingNode):
+            return self.mapping(node, path, depth, via_alias)
+        raise SpecError(Problem(f"unexpected YAML node {node.id}", self.loc(node, path)))
+
+    def mapping(self, node: yaml.MappingNode, path: str, depth: int, via_alias: bool) -> Map:
+        result = Map()
+        result.loc = self.loc(node, path)
+        result.key_locs = {}
+        merges = []
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                merges.append(value_node)
+                continue
+            key = self.build(key_node, path, depth + 1, via_alias)
+            if not isinstance(key, (str, int, float, bool)) or key is None:
+                self.problems.append(Problem("a key must be a plain value (text or number)",
+                                             self.loc(key_node, path)))
+                continue
+            key_path = child_path(path, key)
+            if key in result:
+                first = result.key_locs[key]
+                self.problems.append(Problem(
+                    f"duplicate key '{key}' (first at line {first.line})",
+                    self.loc(key_node, key_path),
+                    hint="YAML would silently keep only the last one; remove one of them"))
+                continue
+            result.key_locs[key] = self.loc(key_node, key_path)
+            result[key] = self.build(value_node, key_path, depth + 1, via_alias)
+        for merge in merges:  # '<<: *base' fills in keys not written here
+            sources = merge.value if isinstance(merge, yaml.SequenceNode) else [merge]
+            for source in sources:
+                if not isinstance(source, yaml.MappingNode):
+                    self.problems.append(Problem("'<<' must merge a mapping",
+                                                 self.loc(source, path)))
+                    continue
+                merged = self.mapping(source, path, depth + 1, True)
+                for key, value in merged.items():
+                    if key not in result:
+                        result[key] = value
+                        result.key_locs[key] = merged.key_locs[key]
+        return result
+
+
+def _problem(exc: yaml.YAMLError) -> str:
+    text = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    return f"{context}: {text}" if context else text
+
+
+def parse(text: str, file: str) -> Any:
+    """Parse one YAML document into Map/Seq/scalars; raise SpecError with every problem."""
+    loader = _Loader(text)
+    try:
+        try:
+            node = loader.get_single_node()
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            loc = Loc(file, mark.line + 1, mark.column + 1, "") if mark else None
+            raise SpecError(Problem(f"not valid YAML: {_problem(exc)}", loc,
+                                    hint="check indentation, brackets and quotes near here"))
+        except yaml.YAMLError as exc:
+            raise SpecError(Problem(f"not valid YAML: {_problem(exc)}", Loc(file, 1, 1, "")))
+        if node is None:
+            raise SpecError(Problem("the spec is empty", Loc(file, 1, 1, ""),
+                                    hint="a spec needs at least name, input and layers"))
+        builder = _Builder(file, loader)
+        try:
+            value = builder.build(node, "", 0, False)
+        except RecursionError:
+            raise SpecError(Problem("the document is nested too deeply", Loc(file, 1, 1, "")))
+        if builder.problems:
+            raise SpecError(builder.problems)
+        return value
+    finally:
+        loader.dispose()
+
+
+def load(path: str | Path) -> Any:
+    """Read and parse a spec file; every failure is a SpecError naming the file."""
+    file = str(path)
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+        if not p.is_file():
+            raise SpecError(Problem(f"{file} is not a file",
+                                    hint="give the path of a .yaml spec or a bundled spec name"))
+        if size > MAX_FILE_BYTES:
+            raise SpecError(Problem(f"{file} is {size:,} bytes; the limit is "
+                                    f"{MAX_FILE_BYTES:,}", Loc(file, 1, 1, "")))
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise SpecError(Problem(f"no such file: {file}",
+                                hint="give the path of a .yaml spec or a bundled spec name"))
+    except OSError as exc:
+        raise SpecError(Problem(f"cannot read {file}: {exc.strerror or exc}"))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(Problem(f"not UTF-8 text (byte {exc.start})", Loc(file, 1, 1, ""),
+                                hint="specs are UTF-8 YAML files"))
+    return parse(text, file)
