@@ -23,6 +23,7 @@ MAX_DEPTH = 200
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_PLAIN_TAGS = ("tag:yaml.org,2002:seq", "tag:yaml.org,2002:map")
 
 
 class Map(dict):
@@ -93,6 +94,11 @@ class _Builder:
                 self.problems.append(Problem(f"cannot read this value: {_problem(exc)}",
                                              self.loc(node, path)))
                 return None
+        if node.tag not in _PLAIN_TAGS and not isinstance(node, yaml.ScalarNode):
+            self.problems.append(Problem(f"YAML tag {node.tag} is not allowed in a spec",
+                                         self.loc(node, path),
+                                         hint="specs use plain mappings, lists and values"))
+            return None
         if isinstance(node, yaml.SequenceNode):
             seq = Seq()
             seq.loc = self.loc(node, path)

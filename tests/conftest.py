@@ -1,0 +1,53 @@
+"""Shared helpers: build graphs from spec text, analyse them, run the CLI."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cnncost.analysis import analyze
+from cnncost.cli import app
+from cnncost.spec import graph_from_text
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = ROOT / "specs"
+
+
+def build(text: str, **overrides):
+    """A graph from (dedented) spec text."""
+    return graph_from_text(textwrap.dedent(text).lstrip("\n"), overrides)
+
+
+def analysis(text: str, *, fuse: str = "none", dtype: str = "fp32", depth: int = 1,
+             **overrides):
+    return analyze(build(text, **overrides), fuse=fuse, dtype=dtype, depth=depth)
+
+
+def layer_costs(a) -> dict:
+    """Cost of each layer by name (the input node left out)."""
+    return {node.name: a.costs[i] for i, node in enumerate(a.graph.nodes) if i}
+
+
+def cli(*args: str):
+    """Run the CLI in-process; stdout and stderr are kept apart."""
+    return CliRunner().invoke(app, list(args))
+
+
+def cli_json(*args: str) -> dict:
+    result = cli(*args, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.fixture
+def write_spec(tmp_path):
+    """Write spec text to a file and return its path as a string."""
+    def write(text: str, name: str = "spec.yaml") -> str:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text).lstrip("\n"))
+        return str(path)
+    return write

@@ -1,0 +1,276 @@
+"""Every op's shape rule and cost rule, with the arithmetic written out.
+
+Notation: N batch, C channels, H x W feature map; mem_access = input elements read +
+parameter elements read + output elements written (ShuffleNet V2's MAC).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from cnncost.errors import RuleError
+from cnncost.ir import Cost
+from cnncost.ops.activation import (GELU, HardSigmoid, HardSwish, LeakyReLU, ReLU, ReLU6,
+                                    Sigmoid, Softmax, Swish, Tanh)
+from cnncost.ops.base import lookup
+from cnncost.ops.conv import Conv2d, Linear
+from cnncost.ops.elementwise import Add, Mul
+from cnncost.ops.norm import BatchNorm
+from cnncost.ops.pool import AvgPool, GlobalAvgPool, MaxPool
+from cnncost.ops.tensor import (ChannelShuffle, Concat, Dropout, Flatten, Identity, Slice,
+                                Split)
+
+
+def run(op, *shapes):
+    out = op.infer(tuple(shapes))
+    return out, op.cost(tuple(shapes), out)
+
+
+# -- conv2d ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("h, w, c1, c2", [(56, 56, 128, 128), (56, 56, 36, 432), (7, 7, 1024, 1024),
+                                          (14, 28, 3, 5)])
+def test_conv_1x1_mem_access_is_the_shufflenet_v2_formula(h, w, c1, c2):
+    # ShuffleNet V2, Sec. 2, G1: B = hw c1 c2 and MAC = hw(c1 + c2) + c1 c2
+    out, cost = run(Conv2d(out_channels=c2, kernel=(1, 1)), (1, c1, h, w))
+    assert out == (1, c2, h, w)
+    assert cost.mult_adds == h * w * c1 * c2
+    assert cost.mem_access == h * w * (c1 + c2) + c1 * c2
+    assert cost.weights == c1 * c2 and cost.biases == 0
+
+
+def test_conv_1x1_mem_access_numbers():
+    # 56*56*(128+128) + 128*128 = 802,816 + 16,384 = 819,200
+    _, cost = run(Conv2d(out_channels=128, kernel=(1, 1)), (1, 128, 56, 56))
+    assert cost.mem_access == 819_200
+    # 1:12 ratio at about the same mult_adds: 56*56*(36+432) + 36*432 = 1,467,648 + 15,552
+    _, cost = run(Conv2d(out_channels=432, kernel=(1, 1)), (1, 36, 56, 56))
+    assert cost.mem_access == 1_483_200
+
+
+def test_conv_3x3_stride_2_same_padding():
+    # MobileNet v1 Conv2d_0: 224 -> ceil(224/2) = 112; weights 3*3*3*32 = 864;
+    # mult_adds 864 * 112*112 = 10,838,016
+    out, cost = run(Conv2d(out_channels=32, kernel=(3, 3), stride=(2, 2)), (1, 3, 224, 224))
+    assert out == (1, 32, 112, 112)
+    assert cost.weights == 864
+    assert cost.mult_adds == 10_838_016
+    # reads 3*224*224 = 150,528 input + 864 weights, writes 32*112*112 = 401,408
+    assert cost.mem_access == 150_528 + 864 + 401_408
+
+
+def test_seed_worked_example_standard_vs_depthwise_separable():
+    # Seed 000 (MobileNet v1 section): 12x12x3 -> 8x8x256 with 5x5 kernels, no padding.
+    # standard: 5*5*3*256 = 19,200 weights; 19,200 * 8*8 = 1,228,800 multiplications
+    out, full = run(Conv2d(out_channels=256, kernel=(5, 5), padding="valid"), (1, 3, 12, 12))
+    assert out == (1, 256, 8, 8)
+    assert (full.weights, full.mult_adds) == (19_200, 1_228_800)
+    # depthwise 5*5*1*3 = 75 weights, 75 * 8*8 = 4,800; pointwise 3*256 = 768, 768*64 = 49,152
+    dw_out, dw = run(Conv2d(out_channels=3, kernel=(5, 5), groups=3, padding="valid"),
+                     (1, 3, 12, 12))
+    _, pw = run(Conv2d(out_channels=256, kernel=(1, 1)), dw_out)
+    assert dw.weights + pw.weights == 843
+    assert dw.mult_adds + pw.mult_adds == 53_952
+
+
+@pytest.mark.parametrize("size, kernel, stride, padding, dilation, expected", [
+    (224, 3, 2, "same", 1, 112),  # ceil(224/2)
+    (7, 3, 2, "same", 1, 4),  # ceil(7/2)
+    (224, 7, 2, 3, 1, 112),  # floor((224 + 6 - 7)/2) + 1 = 111 + 1
+    (12, 5, 1, "valid", 1, 8),  # 12 - 5 + 1
+    (32, 3, 1, 2, 2, 32),  # dilated span 5: (32 + 4 - 5)/1 + 1
+    (299, 3, 2, "valid", 1, 149),  # (299 - 3)//2 + 1
+])
+def test_conv_output_size(size, kernel, stride, padding, dilation, expected):
+    pad = padding if isinstance(padding, str) else (padding, padding)
+    out, _ = run(Conv2d(out_channels=8, kernel=(kernel, kernel), stride=(stride, stride),
+                        padding=pad, dilation=(dilation, dilation)), (1, 8, size, size))
+    assert out[2:] == (expected, expected)
+
+
+def test_depthwise_conv():
+    # 3x3 depthwise on 32 x 112 x 112: weights 3*3*32 = 288, mult_adds 288 * 112*112
+    op = Conv2d(out_channels=32, kernel=(3, 3), groups=32)
+    out, cost = run(op, (1, 32, 112, 112))
+    assert cost.weights == 288
+    assert cost.mult_adds == 288 * 112 * 112 == 3_612_672
+    assert op.kind(((1, 32, 112, 112),)) == "conv2d depthwise 3x3"
+
+
+def test_grouped_conv_and_bias():
+    # 1x1 conv 240 -> 240 in 3 groups: weights 240 * 240/3 = 19,200; bias 240
+    op = Conv2d(out_channels=240, kernel=(1, 1), groups=3, bias=True)
+    out, cost = run(op, (1, 240, 28, 28))
+    assert cost.weights == 19_200 and cost.biases == 240
+    assert cost.mult_adds == 28 * 28 * 19_200
+    assert cost.elementwise_ops == 240 * 28 * 28  # one bias add per output element
+    # Eq. 2 of ShuffleNet V2 plus the bias read: hw(c1 + c2) + c1 c2 / g + c2
+    assert cost.mem_access == 28 * 28 * (240 + 240) + 240 * 240 // 3 + 240
+    assert op.kind(((1, 240, 28, 28),)) == "conv2d grouped 1x1"
+
+
+def test_linear():
+    # 1024 -> 1000 with bias: 1,024,000 weights + 1,000 biases, 1,024,000 mult_adds
+    out, cost = run(Linear(out_features=1000), (1, 1024))
+    assert out == (1, 1000)
+    assert (cost.weights, cost.biases, cost.mult_adds) == (1_024_000, 1_000, 1_024_000)
+    assert cost.mem_access == 1024 + 1_025_000 + 1000
+
+
+def test_linear_batch_scales_work_not_weights():
+    _, cost = run(Linear(out_features=10, bias=False), (8, 100))
+    assert cost.weights == 1000 and cost.mult_adds == 8 * 1000
+
+
+# -- normalisation and activations ------------------------------------------------------------
+
+def test_batchnorm():
+    # 64 channels: gamma, beta = 128 params; running mean, var = 128 buffers
+    out, cost = run(BatchNorm(), (1, 64, 56, 56))
+    n = 64 * 56 * 56
+    assert out == (1, 64, 56, 56)
+    assert (cost.norm_params, cost.buffers, cost.params) == (128, 128, 128)
+    assert cost.elementwise_ops == 2 * n  # scale and shift
+    assert cost.mem_access == n + 4 * 64 + n
+
+
+@pytest.mark.parametrize("cls", [ReLU, ReLU6, Sigmoid, HardSigmoid, HardSwish, Swish, Tanh, GELU,
+                                 Softmax, LeakyReLU])
+def test_activations_read_and_write_every_element_once(cls):
+    # 16 * 10 * 10 = 1,600 elements: 1,600 ops, 1,600 read + 1,600 written
+    out, cost = run(cls(), (1, 16, 10, 10))
+    assert out == (1, 16, 10, 10)
+    assert cost == Cost(elementwise_ops=1600, input_reads=1600, output_writes=1600)
+
+
+def test_activation_aliases():
+    assert lookup("silu") is Swish and lookup("hswish") is HardSwish
+
+
+# -- element-wise between tensors -------------------------------------------------------------
+
+def test_add():
+    # residual add of two 24x56x56 maps: 75,264 adds; reads 2 * 75,264, writes 75,264
+    n = 24 * 56 * 56
+    out, cost = run(Add(), (1, 24, 56, 56), (1, 24, 56, 56))
+    assert cost == Cost(elementwise_ops=n, input_reads=2 * n, output_writes=n)
+
+
+def test_add_of_different_shapes_is_an_error():
+    with pytest.raises(RuleError, match=r"add needs inputs of one shape; got \(1, 24, 56, 56\), "
+                                        r"\(1, 32, 56, 56\)"):
+        Add().infer(((1, 24, 56, 56), (1, 32, 56, 56)))
+
+
+def test_mul_broadcasts_squeeze_excite_scale():
+    # (1, 96, 14, 14) * (1, 96, 1, 1): 18,816 products; reads 18,816 + 96
+    out, cost = run(Mul(), (1, 96, 14, 14), (1, 96, 1, 1))
+    assert out == (1, 96, 14, 14)
+    assert cost == Cost(elementwise_ops=18_816, input_reads=18_816 + 96, output_writes=18_816)
+
+
+def test_mul_rejects_incompatible_shapes():
+    with pytest.raises(RuleError, match="cannot broadcast"):
+        Mul().infer(((1, 96, 14, 14), (1, 48, 1, 1)))
+
+
+# -- data movement and views ---------------------------------------------------------------------
+
+def test_concat():
+    out, cost = run(Concat(), (1, 64, 55, 55), (1, 64, 55, 55))
+    n = 64 * 55 * 55
+    assert out == (1, 128, 55, 55)
+    assert cost == Cost(input_reads=2 * n, output_writes=2 * n)
+
+
+def test_concat_of_different_spatial_sizes_is_an_error():
+    with pytest.raises(RuleError, match="differ only in channels"):
+        Concat().infer(((1, 64, 28, 28), (1, 64, 14, 14)))
+
+
+def test_split_and_slice_are_views():
+    out, cost = run(Split(index=1, parts=2), (1, 116, 28, 28))
+    assert out == (1, 58, 28, 28) and cost == Cost()
+    out, cost = run(Slice(start=10, stop=30), (1, 116, 28, 28))
+    assert out == (1, 20, 28, 28) and cost == Cost()
+
+
+def test_split_must_divide_channels():
+    with pytest.raises(RuleError, match="parts=2 must divide the 117 channels"):
+        Split(index=0).infer(((1, 117, 28, 28),))
+
+
+def test_slice_must_be_inside_channels():
+    with pytest.raises(RuleError, match=r"slice \[10, 40\) is not inside the 32 channels"):
+        Slice(start=10, stop=40).infer(((1, 32, 7, 7),))
+
+
+def test_channel_shuffle_copies():
+    n = 240 * 28 * 28
+    out, cost = run(ChannelShuffle(groups=3), (1, 240, 28, 28))
+    assert out == (1, 240, 28, 28) and cost == Cost(input_reads=n, output_writes=n)
+    with pytest.raises(RuleError, match="groups=7 must divide the 240 channels"):
+        ChannelShuffle(groups=7).infer(((1, 240, 28, 28),))
+
+
+@pytest.mark.parametrize("op, expected", [(Flatten(), (1, 1024 * 7 * 7)),
+                                          (Dropout(p=0.2), (1, 1024, 7, 7)),
+                                          (Identity(), (1, 1024, 7, 7))])
+def test_views_cost_nothing(op, expected):
+    out, cost = run(op, (1, 1024, 7, 7))
+    assert out == expected and cost == Cost()
+
+
+# -- pooling ---------------------------------------------------------------------------------
+
+def test_maxpool():
+    # 3x3 stride 2 on 64x112x112, padding 1: floor((112 + 2 - 3)/2) + 1 = 56
+    out, cost = run(MaxPool(kernel=(3, 3), stride=(2, 2), padding=(1, 1)), (1, 64, 112, 112))
+    assert out == (1, 64, 56, 56)
+    assert cost.elementwise_ops == 64 * 56 * 56 * 9  # 9 comparisons per output
+    assert cost.mem_access == 64 * 112 * 112 + 64 * 56 * 56
+
+
+def test_maxpool_ceil_mode():
+    # SqueezeNet: 3x3 stride 2 on 111 with ceil_mode: ceil((111 - 3)/2) + 1 = 55
+    out, _ = run(MaxPool(kernel=(3, 3), stride=(2, 2), ceil_mode=True), (1, 96, 111, 111))
+    assert out == (1, 96, 55, 55)
+    # 3x3 stride 2 on 56: ceil(53/2) + 1 = 28, and the last window starts inside (54 < 56)
+    out, _ = run(MaxPool(kernel=(3, 3), stride=(2, 2), ceil_mode=True), (1, 8, 56, 56))
+    assert out == (1, 8, 28, 28)
+
+
+def test_avgpool_stride_defaults_to_kernel():
+    out, cost = run(AvgPool(kernel=(2, 2)), (1, 16, 8, 8))
+    assert out == (1, 16, 4, 4)
+    assert cost.elementwise_ops == 16 * 4 * 4 * 4
+
+
+def test_global_avgpool():
+    out, cost = run(GlobalAvgPool(), (1, 1024, 7, 7))
+    assert out == (1, 1024, 1, 1)
+    assert cost == Cost(elementwise_ops=50_176, input_reads=50_176, output_writes=1024)
+
+
+def test_kernel_larger_than_padded_input_is_an_error():
+    with pytest.raises(RuleError, match=r"kernel 7 is larger than the height of the padded "
+                                        r"input \(5 \+ 2\*0 = 5\)"):
+        Conv2d(out_channels=8, kernel=(7, 7), padding="valid").infer(((1, 8, 5, 5),))
+
+
+def test_groups_must_divide_channels():
+    with pytest.raises(RuleError, match="groups=3 must divide in_channels=32"):
+        Conv2d(out_channels=48, kernel=(1, 1), groups=3).infer(((1, 32, 8, 8),))
+    with pytest.raises(RuleError, match="groups=4 must divide out_channels=30"):
+        Conv2d(out_channels=30, kernel=(1, 1), groups=4)
+
+
+def test_conv_needs_a_feature_map():
+    with pytest.raises(RuleError, match=r"conv2d needs a feature map \(N, C, H, W\)"):
+        Conv2d(out_channels=8, kernel=(1, 1)).infer(((1, 128),))
+
+
+def test_linear_needs_vectors():
+    with pytest.raises(RuleError, match=r"linear needs vectors \(N, features\)") as info:
+        Linear(out_features=10).infer(((1, 1024, 1, 1),))
+    assert info.value.hint and "flatten" in info.value.hint
