@@ -191,7 +191,8 @@ def kind_rows(a: Analysis) -> tuple[dict[str, Any], ...]:
         c = g.cost
         rows.append({
             "kind": g.key, "layers": g.layers, "params": c.params, "weights": c.weights,
-            "mult_adds": c.mult_adds, "mem_access": c.mem_access,
+            "mult_adds": c.mult_adds, "elementwise_ops": c.elementwise_ops,
+            "mem_access": c.mem_access,
             "mult_adds_share": c.mult_adds / t.mult_adds if t.mult_adds else 0.0,
             "weights_share": c.weights / t.weights if t.weights else 0.0,
             "params_share": c.params / t.params if t.params else 0.0,
