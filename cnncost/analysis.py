@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cnncost.gcpause import paused_gc
 from cnncost.ir import Cost, Graph
 from cnncost.passes.costs import node_costs, node_kinds
 from cnncost.passes.fuse import FUSE_MODES, fused_costs, fusion_hosts
@@ -43,6 +44,11 @@ def analyze(graph: Graph, *, fuse: str = "none", dtype: str = "fp32", depth: int
         raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got {dtype!r}")
     if depth < 1:
         raise ValueError(f"depth must be at least 1, got {depth}")
+    with paused_gc():
+        return _run_passes(graph, fuse, dtype, depth)
+
+
+def _run_passes(graph: Graph, fuse: str, dtype: str, depth: int) -> Analysis:
     host = fusion_hosts(graph, fuse)
     costs = fused_costs(graph, node_costs(graph), host)
     kinds = node_kinds(graph)

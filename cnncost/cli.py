@@ -64,8 +64,11 @@ def parse_sets(items: list[str]) -> dict[str, Any]:
 
 def run(body: Callable[[], str]) -> None:
     """Compute the whole output, then write it; errors go to stderr with exit code 2."""
+    from cnncost.gcpause import paused_gc
+
     try:
-        text = body()
+        with paused_gc():  # a short-lived process building one large structure
+            text = body()
     except CnncostError as exc:
         typer.echo(exc.format(), err=True)
         raise typer.Exit(exc.exit_code)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from cnncost.gcpause import paused_gc
 from cnncost.ir import Graph
 from cnncost.spec.build import build_graph
 from cnncost.spec.yamldoc import load, parse
@@ -12,13 +13,15 @@ from cnncost.spec.yamldoc import load, parse
 
 def load_graph(path: str | Path, overrides: dict[str, Any] | None = None) -> Graph:
     """Read a spec file and build its graph; SpecError lists every problem found."""
-    return build_graph(load(path), str(path), overrides)
+    with paused_gc():
+        return build_graph(load(path), str(path), overrides)
 
 
 def graph_from_text(text: str, overrides: dict[str, Any] | None = None,
                     file: str = "<spec>") -> Graph:
     """Build a graph from spec text (tests, generated specs)."""
-    return build_graph(parse(text, file), file, overrides)
+    with paused_gc():
+        return build_graph(parse(text, file), file, overrides)
 
 
 __all__ = ["graph_from_text", "load_graph"]

@@ -24,31 +24,35 @@ MAX_DEPTH = 200
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _PLAIN_TAGS = ("tag:yaml.org,2002:seq", "tag:yaml.org,2002:map")
+_STR_TAG = "tag:yaml.org,2002:str"
 
 
 class Map(dict):
-    """A mapping that knows the location of itself and of each of its keys."""
+    """A mapping that knows where it was written and where each of its keys was.
 
-    __slots__ = ("loc", "key_locs")
+    Key locations are kept as (line, column) and turned into a Loc only when asked: a large
+    spec has hundreds of thousands of keys and almost none of them is ever reported.
+    """
+
+    __slots__ = ("loc", "marks")
 
     def where(self, key: Any) -> Loc:
-        return self.key_locs.get(key, self.loc)
+        mark = self.marks.get(key)
+        if mark is None:
+            return self.loc
+        return Loc(self.loc.file, mark[0], mark[1], child_path(self.loc.path, key))
 
 
 class Seq(list):
-    """A sequence that knows the location of itself and of each item."""
+    """A sequence that knows where it was written and where each item was."""
 
-    __slots__ = ("loc", "item_locs")
+    __slots__ = ("loc", "marks")
 
     def where(self, index: int) -> Loc:
-        return self.item_locs[index] if 0 <= index < len(self.item_locs) else self.loc
-
-
-def where(container: Any, key: Any, fallback: Loc) -> Loc:
-    """Location of ``container[key]`` when the container knows it, else ``fallback``."""
-    if isinstance(container, (Map, Seq)):
-        return container.where(key)
-    return fallback
+        if not 0 <= index < len(self.marks):
+            return self.loc
+        line, column = self.marks[index]
+        return Loc(self.loc.file, line, column, child_path(self.loc.path, index))
 
 
 def child_path(path: str, key: Any) -> str:
@@ -57,24 +61,32 @@ def child_path(path: str, key: Any) -> str:
     return f"{path}.{key}" if path else str(key)
 
 
+def _mark(node: yaml.Node) -> tuple[int, int]:
+    mark = node.start_mark
+    return (mark.line + 1, mark.column + 1)
+
+
 class _Builder:
     def __init__(self, file: str, loader: Any):
         self.file = file
         self.loader = loader
+        self.constructors = loader.yaml_constructors
         self.problems: list[Problem] = []
         self.count = 0
         self.alias_count = 0
         self.seen: set[int] = set()
 
     def loc(self, node: yaml.Node, path: str) -> Loc:
-        mark = node.start_mark
-        return Loc(self.file, mark.line + 1, mark.column + 1, path)
+        line, column = _mark(node)
+        return Loc(self.file, line, column, path)
 
     def build(self, node: yaml.Node, path: str, depth: int, via_alias: bool) -> Any:
         self.count += 1
-        if id(node) in self.seen and not isinstance(node, yaml.ScalarNode):
-            via_alias = True
-        self.seen.add(id(node))
+        if node.__class__ is not yaml.ScalarNode:
+            if id(node) in self.seen:
+                via_alias = True
+            else:
+                self.seen.add(id(node))
         if via_alias:
             self.alias_count += 1
         if self.alias_count > MAX_ALIAS_NODES or self.count > MAX_NODES:
@@ -87,35 +99,36 @@ class _Builder:
         if depth > MAX_DEPTH:
             raise SpecError(Problem(f"nesting deeper than {MAX_DEPTH} levels",
                                     self.loc(node, path)))
-        if isinstance(node, yaml.ScalarNode):
+        if node.__class__ is yaml.ScalarNode:
+            if node.tag == _STR_TAG:
+                return node.value
             try:
-                return self.loader.construct_object(node)
+                constructor = self.constructors.get(node.tag)
+                if constructor is None:  # an unknown tag: let PyYAML say what is wrong
+                    return self.loader.construct_object(node)
+                return constructor(self.loader, node)
             except yaml.YAMLError as exc:
                 self.problems.append(Problem(f"cannot read this value: {_problem(exc)}",
                                              self.loc(node, path)))
                 return None
-        if node.tag not in _PLAIN_TAGS and not isinstance(node, yaml.ScalarNode):
+        if node.tag not in _PLAIN_TAGS:
             self.problems.append(Problem(f"YAML tag {node.tag} is not allowed in a spec",
                                          self.loc(node, path),
                                          hint="specs use plain mappings, lists and values"))
             return None
-        if isinstance(node, yaml.SequenceNode):
+        if node.__class__ is yaml.SequenceNode:
             seq = Seq()
             seq.loc = self.loc(node, path)
-            seq.item_locs = []
+            seq.marks = [_mark(item) for item in node.value]
             for index, item in enumerate(node.value):
-                item_path = child_path(path, index)
-                seq.item_locs.append(self.loc(item, item_path))
-                seq.append(self.build(item, item_path, depth + 1, via_alias))
+                seq.append(self.build(item, f"{path}[{index}]", depth + 1, via_alias))
             return seq
-        if isinstance(node, yaml.MappingNode):
-            return self.mapping(node, path, depth, via_alias)
-        raise SpecError(Problem(f"unexpected YAML node {node.id}", self.loc(node, path)))
+        return self.mapping(node, path, depth, via_alias)
 
     def mapping(self, node: yaml.MappingNode, path: str, depth: int, via_alias: bool) -> Map:
         result = Map()
         result.loc = self.loc(node, path)
-        result.key_locs = {}
+        result.marks = marks = {}
         merges = []
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE_TAG:
@@ -126,16 +139,15 @@ class _Builder:
                 self.problems.append(Problem("a key must be a plain value (text or number)",
                                              self.loc(key_node, path)))
                 continue
-            key_path = child_path(path, key)
             if key in result:
-                first = result.key_locs[key]
+                first = marks[key][0]
                 self.problems.append(Problem(
-                    f"duplicate key '{key}' (first at line {first.line})",
-                    self.loc(key_node, key_path),
+                    f"duplicate key '{key}' (first at line {first})",
+                    self.loc(key_node, child_path(path, key)),
                     hint="YAML would silently keep only the last one; remove one of them"))
                 continue
-            result.key_locs[key] = self.loc(key_node, key_path)
-            result[key] = self.build(value_node, key_path, depth + 1, via_alias)
+            marks[key] = _mark(key_node)
+            result[key] = self.build(value_node, child_path(path, key), depth + 1, via_alias)
         for merge in merges:  # '<<: *base' fills in keys not written here
             sources = merge.value if isinstance(merge, yaml.SequenceNode) else [merge]
             for source in sources:
@@ -147,7 +159,7 @@ class _Builder:
                 for key, value in merged.items():
                     if key not in result:
                         result[key] = value
-                        result.key_locs[key] = merged.key_locs[key]
+                        marks[key] = merged.marks[key]
         return result
 
 
