@@ -9,7 +9,7 @@ from cnncost.ir import Cost, Graph
 from cnncost.passes.costs import node_costs, node_kinds
 from cnncost.passes.fuse import FUSE_MODES, fused_costs, fusion_hosts
 from cnncost.passes.memory import Memory, liveness
-from cnncost.passes.rollup import Group, block_key, group, network_group
+from cnncost.passes.rollup import Group, block_key, fragment_depths, group, network_group
 
 DTYPES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}
 
@@ -52,11 +52,12 @@ def _run_passes(graph: Graph, fuse: str, dtype: str, depth: int) -> Analysis:
     host = fusion_hosts(graph, fuse)
     costs = fused_costs(graph, node_costs(graph), host)
     kinds = node_kinds(graph)
-    names = [node.name for node in graph.nodes]
+    depths = fragment_depths(graph)
+    blocks = [block_key(node.name, depth) for node in graph.nodes]
     return Analysis(
         graph=graph, fuse=fuse, dtype=dtype, depth=depth, costs=costs, kinds=kinds, host=host,
         memory=liveness(graph, host),
-        network=network_group(graph, costs, host),
-        blocks=group(graph, costs, host, lambda i: block_key(names[i], depth)),
-        by_kind=group(graph, costs, host, lambda i: kinds[i]),
+        network=network_group(graph, costs, host, depths),
+        blocks=group(graph, costs, host, blocks, depths),
+        by_kind=group(graph, costs, host, kinds, depths),
     )

@@ -7,7 +7,8 @@ nothing else of ours.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 Shape = tuple[int, ...]
@@ -38,8 +39,7 @@ class Loc(NamedTuple):
         return f"{self.file}:{self.line}:{self.column}"
 
 
-@dataclass(frozen=True, slots=True)
-class Node:
+class Node(NamedTuple):
     """One named single-output operation. ``inputs`` index earlier nodes of the graph."""
 
     name: str
@@ -72,14 +72,13 @@ class Graph:
         return tuple(tuple(u) for u in users)
 
 
-@dataclass(frozen=True, slots=True)
-class Cost:
+class Cost(NamedTuple):
     """What one node costs. Every field is an exact count of elements or operations.
 
     ``mem_access`` is the ShuffleNet V2 memory access cost: the activation elements the
     op reads, the parameter (and running statistic) elements it reads, and the elements it
     writes. Parameters are ``weights + biases + norm_params``; ``buffers`` (BN running
-    statistics) are state, not parameters.
+    statistics) are state, not parameters. (A named tuple: one is made per node, often.)
     """
 
     weights: int = 0
@@ -104,18 +103,11 @@ class Cost:
     def flops(self) -> int:
         return 2 * self.mult_adds
 
-    def __add__(self, other: Cost) -> Cost:
-        return Cost(*(getattr(self, f) + getattr(other, f) for f in COST_FIELDS))
 
-
-COST_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Cost))
 ZERO_COST = Cost()
 
 
-def total_cost(costs: Any) -> Cost:
-    """Sum of an iterable of costs, field by field (exact integers)."""
-    sums = [0] * len(COST_FIELDS)
-    for cost in costs:
-        for k, name in enumerate(COST_FIELDS):
-            sums[k] += getattr(cost, name)
-    return Cost(*sums)
+def total_cost(costs: Iterable[Cost]) -> Cost:
+    """Sum of costs, field by field (exact integers)."""
+    sums = [sum(column) for column in zip(*costs)]
+    return Cost(*sums) if sums else ZERO_COST

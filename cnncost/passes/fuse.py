@@ -9,8 +9,6 @@ memory traffic and element-wise work; it never changes mult_adds or the paramete
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from cnncost.ir import Cost, Graph, numel
 from cnncost.ops.base import ACTIVATION, CONV, INPUT, LINEAR, NORM, VIEW
 
@@ -53,14 +51,14 @@ def fused_costs(graph: Graph, costs: tuple[Cost, ...], host: tuple[int, ...]) ->
             continue
         node = graph.nodes[index]
         if node.op.family == NORM:
-            result[index] = replace(costs[index], elementwise_ops=0, input_reads=0,
+            result[index] = costs[index]._replace(elementwise_ops=0, input_reads=0,
                                     param_reads=0, output_writes=0)
             if not getattr(graph.nodes[root].op, "bias", False):
                 conv = result[root]  # folding creates a bias: read once, added per element
-                result[root] = replace(conv, param_reads=conv.param_reads + node.shape[1],
+                result[root] = conv._replace(param_reads=conv.param_reads + node.shape[1],
                                        elementwise_ops=conv.elementwise_ops + numel(node.shape))
         else:
-            result[index] = replace(costs[index], input_reads=0, output_writes=0)
+            result[index] = costs[index]._replace(input_reads=0, output_writes=0)
     return tuple(result)
 
 

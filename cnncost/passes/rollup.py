@@ -9,10 +9,10 @@ on the longest path from the network input to it.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cnncost.ir import Cost, Graph, total_cost
+from cnncost.ir import ZERO_COST, Cost, Graph, total_cost
 from cnncost.ops.base import ELEMENTWISE_FAMILIES, FRAGMENT_FAMILIES, INPUT
 from cnncost.passes.fuse import is_kernel
 
@@ -46,13 +46,13 @@ def fragment_depths(graph: Graph) -> tuple[int, ...]:
 
 
 def group(graph: Graph, costs: tuple[Cost, ...], host: tuple[int, ...],
-          key: Callable[[int], str]) -> tuple[Group, ...]:
-    """One Group per distinct key, in order of first appearance; the input node is left out."""
-    depths = fragment_depths(graph)
+          keys: Sequence[str], depths: Sequence[int]) -> tuple[Group, ...]:
+    """One Group per distinct key (``keys[i]`` is node i's), in order of first appearance;
+    ``depths`` are the fragment depths. The input node is left out."""
     members: dict[str, list[int]] = {}
     for index, node in enumerate(graph.nodes):
         if node.op.family != INPUT:
-            members.setdefault(key(index), []).append(index)
+            members.setdefault(keys[index], []).append(index)
     groups = []
     for name, indices in members.items():
         fragments = [i for i in indices if graph.nodes[i].op.family in FRAGMENT_FAMILIES]
@@ -70,6 +70,9 @@ def group(graph: Graph, costs: tuple[Cost, ...], host: tuple[int, ...],
     return tuple(groups)
 
 
-def network_group(graph: Graph, costs: tuple[Cost, ...], host: tuple[int, ...]) -> Group:
+def network_group(graph: Graph, costs: tuple[Cost, ...], host: tuple[int, ...],
+                  depths: Sequence[int]) -> Group:
     """The whole network as one group (its width is the widest branching anywhere)."""
-    return group(graph, costs, host, lambda i: graph.name or "network")[0]
+    name = graph.name or "network"
+    groups = group(graph, costs, host, [name] * len(graph.nodes), depths)
+    return groups[0] if groups else Group(name, 0, 0, 0, 0, ZERO_COST, 0)

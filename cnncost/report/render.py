@@ -72,15 +72,20 @@ def to_csv(table: Table) -> str:
 
 def to_json(document: dict[str, Any]) -> str:
     """Indented JSON, except that a list of objects (layers, blocks) has one object per line:
-    readable, easy to diff, and fast, since json's C encoder is not used when indenting."""
-    parts = []
-    for key, value in document.items():
+    readable, easy to diff, and fast, since json's C encoder is not used when indenting.
+    The pieces are joined once: for 100,000 layers the text is tens of megabytes."""
+    pieces = ["{"]
+    for number, (key, value) in enumerate(document.items()):
+        pieces.append(("\n  " if number == 0 else ",\n  ") + json.dumps(key) + ": ")
         if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            text = "[\n" + ",\n".join("    " + json.dumps(v) for v in value) + "\n  ]"
+            pieces.append("[")
+            for row_number, row in enumerate(value):
+                pieces.append(("\n    " if row_number == 0 else ",\n    ") + json.dumps(row))
+            pieces.append("\n  ]")
         else:
-            text = json.dumps(value, indent=2).replace("\n", "\n  ")
-        parts.append(f"  {json.dumps(key)}: {text}")
-    return "{\n" + ",\n".join(parts) + "\n}\n"
+            pieces.append(json.dumps(value, indent=2).replace("\n", "\n  "))
+    pieces.append("\n}\n")
+    return "".join(pieces)
 
 
 def to_rich(tables: Sequence[Table], width: int | None = None) -> str:

@@ -21,7 +21,28 @@ MAX_NODES = 20_000_000
 MAX_ALIAS_NODES = 100_000
 MAX_DEPTH = 200
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
+    """The safe loader, remembering the implicit tag of each plain scalar it has resolved.
+
+    PyYAML resolves every plain scalar with a chain of regular expressions, even under the C
+    parser; a spec repeats the same few values (op names, keys, small numbers) thousands of
+    times, so a per-document cache removes most of that work.
+    """
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self._plain_tags: dict[str, str] = {}
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        if kind is yaml.ScalarNode and implicit == (True, False):
+            tag = self._plain_tags.get(value)
+            if tag is None:
+                tag = self._plain_tags[value] = super().resolve(kind, value, implicit)
+            return tag
+        return super().resolve(kind, value, implicit)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _PLAIN_TAGS = ("tag:yaml.org,2002:seq", "tag:yaml.org,2002:map")
 _STR_TAG = "tag:yaml.org,2002:str"
