@@ -152,7 +152,8 @@ def layers_table(a: Analysis) -> Table:
                  Column("out_shape", "output shape", SHAPE),
                  Column("params", "params"), Column("mult_adds", MULT_ADDS),
                  Column("elementwise_ops", "element-wise\nops"),
-                 Column("mem_access", MEM_ACCESS)),
+                 Column("mem_access", MEM_ACCESS),
+                 Column("activation_elements", "output\nelements")),
         rows=layer_rows(a),
         notes=(convention(a),),
     )
