@@ -47,7 +47,7 @@ class Fuse(str, Enum):
 
 def parse_sets(items: list[str]) -> dict[str, Any]:
     """``["alpha=0.75", "resolution=128"]`` -> {"alpha": 0.75, "resolution": 128}."""
-    import yaml
+    from cnncost.library import parse_value
 
     values: dict[str, Any] = {}
     for item in items:
@@ -55,10 +55,7 @@ def parse_sets(items: list[str]) -> dict[str, Any]:
         key = key.strip()
         if not sep or not key.isidentifier():
             raise UsageError(f"--set {item!r}: expected name=value, e.g. --set alpha=0.75")
-        try:
-            values[key] = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
-            values[key] = raw
+        values[key] = parse_value(raw)
     return values
 
 
@@ -84,15 +81,21 @@ def run(body: Callable[[], str]) -> None:
     sys.stdout.flush()
 
 
+SpecArgument = Annotated[str, typer.Argument(
+    help="A spec file or bundled spec name, optionally with @variant and/or @name=value,... "
+         "(e.g. mobilenet_v1@alpha=0.5,resolution=160).")]
 SetOption = Annotated[list[str], typer.Option(
     "--set", metavar="NAME=VALUE", help="Override a spec variable, e.g. --set alpha=0.75.")]
+VariantOption = Annotated[Optional[str], typer.Option(
+    "--variant", help="Use one of the spec's named variants (cnncost specs lists them).")]
 FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 
 
 @app.command()
 def analyze(
-    spec: Annotated[str, typer.Argument(help="Spec file (.yaml).")],
+    spec: SpecArgument,
     sets: SetOption = [],
+    variant: VariantOption = None,
     format: FormatOption = Format.table,
     layers: Annotated[bool, typer.Option("--layers", help="One row per layer.")] = False,
     by: Annotated[Optional[By], typer.Option("--by", help="Roll up by op type or by block.")] = None,
@@ -107,10 +110,10 @@ def analyze(
 
     def body() -> str:
         from cnncost.analysis import analyze as run_analysis
+        from cnncost.library import load_ref, parse_ref
         from cnncost.report.views import analysis_text
-        from cnncost.spec import load_graph
 
-        graph = load_graph(spec, parse_sets(sets))
+        graph = load_ref(parse_ref(spec), parse_sets(sets), variant)
         result = run_analysis(graph, fuse=fuse.value, dtype=dtype.value, depth=depth)
         return analysis_text(result, format.value, layers=layers,
                              by=by.value if by else None)
@@ -125,6 +128,22 @@ def ops(format: FormatOption = Format.table) -> None:
     def body() -> str:
         from cnncost.report.views import ops_table, table_text
         return table_text(ops_table(), format.value)
+
+    run(body)
+
+
+@app.command()
+def specs(
+    format: FormatOption = Format.table,
+    figures: Annotated[bool, typer.Option(
+        "--figures", help="Analyze every variant: params, mult-adds, mem_access, peak "
+                          "activation memory (this is how docs/architectures.md is made).")] = False,
+) -> None:
+    """List the bundled architecture library: names, descriptions, variables and variants."""
+
+    def body() -> str:
+        from cnncost.report.views import library_table, table_text
+        return table_text(library_table(figures), format.value)
 
     run(body)
 

@@ -59,6 +59,7 @@ class Graph:
     variables: tuple[tuple[str, Any], ...] = ()
     source: str = ""
     description: str = ""
+    variant: str = ""
 
     def in_shapes(self, index: int) -> tuple[Shape, ...]:
         return tuple(self.nodes[i].shape for i in self.nodes[index].inputs)

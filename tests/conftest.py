@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from cnncost.analysis import analyze
 from cnncost.cli import app
+from cnncost.library import load_ref, parse_ref
 from cnncost.spec import graph_from_text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,6 +26,12 @@ def build(text: str, **overrides):
 def analysis(text: str, *, fuse: str = "none", dtype: str = "fp32", depth: int = 1,
              **overrides):
     return analyze(build(text, **overrides), fuse=fuse, dtype=dtype, depth=depth)
+
+
+def analyze_ref(ref: str, *, fuse: str = "none", dtype: str = "fp32", depth: int = 1):
+    """Analyse a bundled spec or file by reference: ``"shufflenet_v2@1.5x"``,
+    ``"mobilenet_v1@alpha=0.5,resolution=160"``."""
+    return analyze(load_ref(parse_ref(ref)), fuse=fuse, dtype=dtype, depth=depth)
 
 
 def layer_costs(a) -> dict:

@@ -16,7 +16,7 @@ from cnncost.ops.base import lookup
 from cnncost.ops.conv import Conv2d, Linear
 from cnncost.ops.elementwise import Add, Mul
 from cnncost.ops.norm import BatchNorm
-from cnncost.ops.pool import AvgPool, GlobalAvgPool, MaxPool
+from cnncost.ops.pool import AdaptiveAvgPool, AvgPool, GlobalAvgPool, MaxPool
 from cnncost.ops.tensor import (ChannelShuffle, Concat, Dropout, Flatten, Identity, Slice,
                                 Split)
 
@@ -274,3 +274,13 @@ def test_linear_needs_vectors():
     with pytest.raises(RuleError, match=r"linear needs vectors \(N, features\)") as info:
         Linear(out_features=10).infer(((1, 1024, 1, 1),))
     assert info.value.hint and "flatten" in info.value.hint
+
+
+def test_adaptive_avgpool():
+    # VGG/AlexNet: 7x7 -> 7x7 reads each element once: 512*49 additions
+    out, cost = run(AdaptiveAvgPool(size=(7, 7)), (1, 512, 7, 7))
+    assert out == (1, 512, 7, 7)
+    assert cost == Cost(elementwise_ops=512 * 49, input_reads=512 * 49, output_writes=512 * 49)
+    # 5 -> 3 per axis: windows [0,2), [1,4), [3,5) have lengths 2 + 3 + 2 = 7; 7*7 per channel
+    out, cost = run(AdaptiveAvgPool(size=(3, 3)), (1, 2, 5, 5))
+    assert out == (1, 2, 3, 3) and cost.elementwise_ops == 2 * 7 * 7

@@ -77,3 +77,35 @@ class GlobalAvgPool(Op):
 
     def cost(self, inputs: tuple[Shape, ...], out: Shape) -> Cost:
         return io_cost(inputs, out, elementwise_ops=numel(inputs[0]))
+
+
+def _adaptive_windows(size: int, out: int) -> int:
+    """Total window length along one axis of PyTorch's adaptive pooling: output i averages
+    input [floor(i*size/out), ceil((i+1)*size/out))."""
+    return sum(-(-(i + 1) * size // out) - (i * size // out) for i in range(out))
+
+
+@register("adaptive_avgpool")
+@dataclass(frozen=True, slots=True)
+class AdaptiveAvgPool(Op):
+    """Average pooling to a fixed output size (PyTorch AdaptiveAvgPool2d), e.g. 7x7 in VGG."""
+
+    family = POOL
+    summary = "average pooling to a fixed output size"
+    size: tuple[int, int] = attr(kind=PAIR, doc="output size, s or [h, w]")
+
+    def __post_init__(self) -> None:
+        for v in self.size:
+            positive(v, "size")
+
+    def infer(self, inputs: tuple[Shape, ...]) -> Shape:
+        n, c, _, _ = feature_map(inputs[0], "adaptive_avgpool")
+        return (n, c, *self.size)
+
+    def cost(self, inputs: tuple[Shape, ...], out: Shape) -> Cost:
+        n, c, h, w = inputs[0]
+        window_sum = _adaptive_windows(h, self.size[0]) * _adaptive_windows(w, self.size[1])
+        return io_cost(inputs, out, elementwise_ops=n * c * window_sum)
+
+    def kind(self, inputs: tuple[Shape, ...]) -> str:
+        return f"adaptive_avgpool {self.size[0]}x{self.size[1]}"

@@ -30,6 +30,7 @@ def document(a: Analysis) -> dict[str, Any]:
         "model": graph.name,
         "spec": graph.source,
         "description": graph.description,
+        "variant": graph.variant or None,
         "variables": dict(graph.variables),
         "input_shape": list(graph.nodes[0].shape),
         "convention": {

@@ -106,7 +106,8 @@ def summary_table(a: Analysis) -> Table:
                      "approx": approx})
     peak_at = values["peak_activation_at"]
     return Table(
-        title=f"{a.graph.name}: input {fmt.shape(a.graph.nodes[0].shape)}",
+        title=f"{a.graph.name}{'@' + a.graph.variant if a.graph.variant else ''}: "
+              f"input {fmt.shape(a.graph.nodes[0].shape)}",
         columns=(Column("metric", "metric", TEXT, human=False),
                  Column("label", "metric", TEXT, machine=False),
                  Column("value", "value", COUNT, human=False),

@@ -8,8 +8,8 @@ from cnncost.ops import registered
 from cnncost.ops.base import aliases_of
 from cnncost.report import render
 from cnncost.report.document import document
-from cnncost.report.tables import TEXT, Column, Table, blocks_table, kinds_table, layers_table, \
-    summary_table
+from cnncost.report.tables import BYTES, SHARE, TEXT, Column, Table, blocks_table, kinds_table, \
+    layers_table, summary_table
 
 
 def analysis_text(a: Analysis, fmt: str, *, layers: bool = False, by: str | None = None) -> str:
@@ -54,3 +54,48 @@ def table_text(table: Table, fmt: str) -> str:
     if fmt == "markdown":
         return render.to_markdown([table])
     return render.to_rich([table])
+
+
+def library_table(figures: bool = False) -> Table:
+    """The bundled specs; with ``figures``, one row per variant with its headline figures."""
+    from cnncost.analysis import analyze
+    from cnncost.library import catalog
+    from cnncost.spec import load_graph
+
+    rows = []
+    for entry in catalog():
+        if not figures:
+            rows.append({
+                "spec": entry.name, "description": entry.description,
+                "variables": ", ".join(f"{k}={v}" for k, v in entry.variables.items()),
+                "variants": ", ".join(entry.variants)})
+            continue
+        for variant in entry.variants or (None,):
+            a = analyze(load_graph(entry.path, variant=variant))
+            t = a.totals
+            rows.append({
+                "spec": entry.name, "variant": variant or "", "params": t.params,
+                "mult_adds": t.mult_adds, "mem_access": t.mem_access,
+                "peak_activation_bytes": a.memory.peak_elements * a.bytes_per_element,
+                "elementwise_mem_access_share": a.network.elementwise_share,
+                "kernels": a.network.kernels})
+    if not figures:
+        return Table(title="bundled specs (cnncost analyze NAME, NAME@variant, NAME@k=v)",
+                     columns=(Column("spec", "spec", TEXT),
+                              Column("description", "description", TEXT),
+                              Column("variables", "variables (defaults)", TEXT),
+                              Column("variants", "variants", TEXT)),
+                     rows=tuple(rows))
+    return Table(
+        title="architecture library",
+        columns=(Column("spec", "spec", TEXT), Column("variant", "variant", TEXT),
+                 Column("params", "params"),
+                 Column("mult_adds", "mult-adds\n(multiply-accumulates)"),
+                 Column("mem_access", "mem_access\n(memory access cost, elements)"),
+                 Column("peak_activation_bytes", "peak activation\nmemory", BYTES),
+                 Column("elementwise_mem_access_share", "element-wise\nshare of\nmem_access",
+                        SHARE),
+                 Column("kernels", "kernels")),
+        rows=tuple(rows),
+        notes=("every spec with its default variables, or each named variant; fuse=none, "
+               "fp32, batch 1; definitions: docs/metrics.md",))

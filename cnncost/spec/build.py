@@ -19,8 +19,8 @@ from cnncost.spec import attrs
 from cnncost.spec.expr import evaluate as evaluate_expr
 from cnncost.spec.yamldoc import Map, Seq
 
-TOP_KEYS = ("name", "description", "source", "notes", "variables", "let", "input", "blocks",
-            "layers", "outputs")
+TOP_KEYS = ("name", "description", "source", "notes", "variables", "variants", "let", "input",
+            "blocks", "layers", "outputs")
 COMMON_LAYER_KEYS = ("name", "inputs", "when", "repeat", "doc")
 BLOCK_CALL_KEYS = (*COMMON_LAYER_KEYS, "block", "args")
 BLOCK_KEYS = ("doc", "args", "let", "inputs", "layers", "output")
@@ -65,7 +65,7 @@ class _Builder:
 
     # -- the document ----------------------------------------------------------------------
 
-    def run(self, doc: Any, overrides: dict[str, Any]) -> Graph:
+    def run(self, doc: Any, overrides: dict[str, Any], variant: str | None) -> Graph:
         if not isinstance(doc, Map):
             raise SpecError(Problem("a spec is a mapping with name, input and layers",
                                     getattr(doc, "loc", self.root_loc()),
@@ -85,7 +85,7 @@ class _Builder:
             if key in doc and not isinstance(doc[key], str):
                 self.problem(f"{key} must be text", doc.where(key))
 
-        variables = self.variables(doc, overrides)
+        variables = self.variables(doc, overrides, variant)
         self.globals = dict(variables)
         self.let(doc.get("let"), doc, self.globals, context=None)
         self.read_blocks(doc.get("blocks"), doc)
@@ -105,9 +105,11 @@ class _Builder:
             raise SpecError(self.problems)
         return Graph(name=name, nodes=tuple(self.nodes), outputs=outputs,
                      variables=tuple(variables.items()), source=self.file,
-                     description=doc.get("description", "") or "")
+                     description=doc.get("description", "") or "", variant=variant or "")
 
-    def variables(self, doc: Map, overrides: dict[str, Any]) -> dict[str, Any]:
+    def variables(self, doc: Map, overrides: dict[str, Any],
+                  variant: str | None) -> dict[str, Any]:
+        """Defaults, then the chosen variant's settings, then --set overrides."""
         raw = doc.get("variables", Map())
         if not isinstance(raw, Map):
             self.problem("variables must be a mapping of name: default value",
@@ -124,6 +126,15 @@ class _Builder:
                              raw.where(key))
                 continue
             values[key] = value
+        variants = self.variants(doc, values)
+        if variant is not None:
+            if variant not in variants:
+                self.problem(f"--variant {variant}: the spec has no variant '{variant}'",
+                             doc.where("variants") if "variants" in doc else None,
+                             suggest(variant, variants) if variants
+                             else "this spec has no variants")
+            else:
+                values.update(variants[variant])
         for key, value in overrides.items():
             if key not in values:
                 self.problem(f"--set {key}: the spec has no variable '{key}'",
@@ -135,6 +146,37 @@ class _Builder:
             except RuleError as exc:
                 self.problem(f"--set {key}={_text(value)}: {exc.message}", raw.where(key))
         return values
+
+    def variants(self, doc: Map, defaults: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """Every variant's variable settings, each checked against the variables."""
+        raw = doc.get("variants")
+        if raw is None:
+            return {}
+        if not isinstance(raw, Map):
+            self.problem("variants must be a mapping of variant name: {variable: value}",
+                         doc.where("variants"))
+            return {}
+        variants: dict[str, dict[str, Any]] = {}
+        for name, settings in raw.items():
+            if not isinstance(name, str):
+                self.problem(f"variant name {name!r} must be text (quote it)", raw.where(name))
+                continue
+            if not isinstance(settings, Map):
+                self.problem(f"variant '{name}' must be a mapping of variable: value",
+                             raw.where(name))
+                continue
+            chosen: dict[str, Any] = {}
+            for key, value in settings.items():
+                if key not in defaults:
+                    self.problem(f"variant '{name}' sets '{key}', which is not a variable",
+                                 settings.where(key), suggest(str(key), defaults))
+                    continue
+                try:
+                    chosen[key] = _coerce(defaults[key], value)
+                except RuleError as exc:
+                    self.problem(f"variant '{name}', {key}: {exc.message}", settings.where(key))
+            variants[name] = chosen
+        return variants
 
     def let(self, raw: Any, owner: Map, env: dict[str, Any], context: str | None) -> bool:
         """Evaluate ``let`` definitions in order into ``env``; False if one failed."""
@@ -605,6 +647,7 @@ def _coerce(default: Any, value: Any) -> Any:
     return value
 
 
-def build_graph(doc: Any, file: str, overrides: dict[str, Any] | None = None) -> Graph:
+def build_graph(doc: Any, file: str, overrides: dict[str, Any] | None = None,
+                variant: str | None = None) -> Graph:
     """The graph a parsed spec describes, or SpecError with every problem found."""
-    return _Builder(file).run(doc, dict(overrides or {}))
+    return _Builder(file).run(doc, dict(overrides or {}), variant)

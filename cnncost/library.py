@@ -1,0 +1,133 @@
+"""The bundled architecture library, and spec references such as
+``mobilenet_v1@alpha=0.5,resolution=160`` or ``shufflenet_v2@1.5x``.
+
+A reference is a spec file's path or the name of a bundled spec, optionally followed by ``@``
+and comma-separated settings: ``name=value`` sets a variable (the value read as YAML), a bare
+word picks a variant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cnncost.errors import Problem, SpecError, UsageError, suggest
+from cnncost.ir import Graph
+
+
+def specs_root() -> Path:
+    """Where the bundled specs are: inside the installed package, or the source tree's specs/."""
+    here = Path(__file__).resolve().parent
+    installed = here / "specs"
+    return installed if installed.is_dir() else here.parent / "specs"
+
+
+def bundled() -> dict[str, Path]:
+    """Bundled spec name (path below specs/ without .yaml, e.g. ``bench/g2_groups``) -> file."""
+    root = specs_root()
+    if not root.is_dir():
+        return {}
+    return {path.relative_to(root).with_suffix("").as_posix(): path
+            for path in sorted(root.rglob("*.yaml"))}
+
+
+def resolve(spec: str) -> Path:
+    """The file a spec argument names: an existing path, else a bundled spec's name."""
+    path = Path(spec)
+    if path.is_file():
+        return path
+    names = bundled()
+    if spec in names:
+        return names[spec]
+    if path.exists():
+        raise SpecError(Problem(f"{spec} is not a file",
+                                hint="give the path of a .yaml spec or a bundled spec name"))
+    hint = suggest(spec, names, listing=False)
+    hint = (hint + " " if hint else "") + "`cnncost specs` lists the bundled specs"
+    raise SpecError(Problem(f"no such file or bundled spec: {spec}", hint=hint))
+
+
+@dataclass(frozen=True)
+class SpecRef:
+    spec: str
+    variant: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        settings = ([self.variant] if self.variant else []) + [
+            f"{k}={v}" for k, v in self.overrides.items()]
+        name = Path(self.spec).stem if self.spec.endswith(".yaml") else self.spec
+        return name + ("@" + ",".join(settings) if settings else "")
+
+
+def parse_value(text: str) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError:
+        return text
+
+
+def parse_ref(text: str) -> SpecRef:
+    """``name@variant,k=v`` -> SpecRef; without ``@`` the whole text is the spec."""
+    spec, at, settings = text.rpartition("@")
+    if not at or not spec:
+        return SpecRef(text)
+    variant = None
+    overrides: dict[str, Any] = {}
+    for item in (part.strip() for part in settings.split(",")):
+        if not item:
+            continue
+        key, eq, value = item.partition("=")
+        if eq:
+            if not key.strip().isidentifier():
+                raise UsageError(f"{text}: '{item}' is not name=value")
+            overrides[key.strip()] = parse_value(value)
+        elif variant is None:
+            variant = item
+        else:
+            raise UsageError(f"{text}: two variants ({variant}, {item}); pick one")
+    return SpecRef(spec, variant, overrides)
+
+
+def load_ref(ref: SpecRef, overrides: dict[str, Any] | None = None,
+             variant: str | None = None) -> Graph:
+    """The graph a reference names; ``overrides`` and ``variant`` (from options) win."""
+    from cnncost.spec import load_graph
+
+    settings = {**ref.overrides, **(overrides or {})}
+    return load_graph(resolve(ref.spec), settings, variant or ref.variant)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What the library says about one bundled spec, read from its YAML without building it."""
+
+    name: str
+    path: Path
+    model: str
+    description: str
+    source: str
+    variables: dict[str, Any]
+    variants: tuple[str, ...]
+
+
+def catalog() -> list[Entry]:
+    from cnncost.spec.yamldoc import load
+
+    entries = []
+    for name, path in bundled().items():
+        doc = load(path)
+        if not isinstance(doc, dict):
+            continue
+        variables = doc.get("variables") or {}
+        variants = doc.get("variants") or {}
+        entries.append(Entry(
+            name=name, path=path, model=str(doc.get("name", name)),
+            description=str(doc.get("description", "")), source=str(doc.get("source", "")),
+            variables=dict(variables) if isinstance(variables, dict) else {},
+            variants=tuple(str(v) for v in variants) if isinstance(variants, dict) else ()))
+    return entries

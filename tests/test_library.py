@@ -1,0 +1,104 @@
+"""Spec references, variants and the bundled library."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cnncost.errors import SpecError, UsageError
+from cnncost.library import bundled, load_ref, parse_ref, resolve
+from conftest import SPECS, build, cli, cli_json
+
+VARIANTS = """
+    name: widths
+    variables: {width: 1.0, widths: [16, 32]}
+    variants:
+      small: {width: 0.5, widths: [8, 16]}
+      big: {width: 2.0}
+    input: {shape: [3, 8, 8]}
+    layers:
+      - {op: conv2d, out_channels: "int(widths[1] * width)", kernel: 1}
+"""
+
+
+def test_variant_sets_variables_and_overrides_win():
+    assert build(VARIANTS).nodes[-1].shape[1] == 32  # 32 * 1.0
+    from cnncost.spec import graph_from_text
+    import textwrap
+    text = textwrap.dedent(VARIANTS).lstrip("\n")
+    small = graph_from_text(text, variant="small")
+    assert small.nodes[-1].shape[1] == 8 and small.variant == "small"  # 16 * 0.5
+    assert graph_from_text(text, {"width": 3.0}, variant="small").nodes[-1].shape[1] == 48
+
+
+def test_unknown_variant_suggests():
+    from cnncost.spec import graph_from_text
+    import textwrap
+    with pytest.raises(SpecError) as info:
+        graph_from_text(textwrap.dedent(VARIANTS).lstrip("\n"), variant="smal")
+    assert "no variant 'smal'" in info.value.format()
+    assert "did you mean 'small'?" in info.value.format()
+
+
+def test_variant_settings_are_checked_against_the_variables():
+    with pytest.raises(SpecError) as info:
+        build("""
+            name: bad
+            variables: {width: 1.0}
+            variants:
+              a: {widht: 0.5}
+              b: {width: wide}
+            input: {shape: [3, 8, 8]}
+            layers: [{op: relu}]
+        """)
+    text = info.value.format()
+    assert "variant 'a' sets 'widht', which is not a variable" in text
+    assert "did you mean 'width'?" in text
+    assert "variant 'b', width: expected a number" in text
+
+
+@pytest.mark.parametrize("text, spec, variant, overrides", [
+    ("mobilenet_v1", "mobilenet_v1", None, {}),
+    ("mobilenet_v1@alpha=0.5,resolution=160", "mobilenet_v1", None,
+     {"alpha": 0.5, "resolution": 160}),
+    ("shufflenet_v2@1.5x", "shufflenet_v2", "1.5x", {}),
+    ("specs/x.yaml@small,width=2", "specs/x.yaml", "small", {"width": 2}),
+])
+def test_parse_ref(text, spec, variant, overrides):
+    ref = parse_ref(text)
+    assert (ref.spec, ref.variant, ref.overrides) == (spec, variant, overrides)
+
+
+def test_parse_ref_refuses_two_variants():
+    with pytest.raises(UsageError, match="two variants"):
+        parse_ref("x@a,b")
+
+
+def test_bundled_names_resolve_like_paths():
+    assert resolve("mobilenet_v1") == SPECS / "mobilenet_v1.yaml"
+    assert "mobilenet_v1" in bundled()
+    by_name = load_ref(parse_ref("mobilenet_v1@alpha=0.75"))
+    by_path = load_ref(parse_ref(f"{SPECS / 'mobilenet_v1.yaml'}@alpha=0.75"))
+    assert by_name.nodes == by_path.nodes
+
+
+def test_unknown_bundled_name_suggests():
+    with pytest.raises(SpecError) as info:
+        resolve("mobilenet_v")
+    assert "did you mean 'mobilenet_v1'?" in info.value.format()
+
+
+def test_analyze_by_name_with_settings():
+    doc = cli_json("analyze", "mobilenet_v1@alpha=0.5,resolution=160")
+    assert doc["variables"]["alpha"] == 0.5 and doc["input_shape"] == [1, 3, 160, 160]
+    # 0.50 MobileNet-160: 76,524,800 mult-adds (tests/test_mobilenet_v1.py)
+    assert doc["totals"]["mult_adds"] == 76_524_800
+
+
+def test_specs_lists_every_bundled_spec():
+    result = cli("specs", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    rows = {row["spec"]: row for row in json.loads(result.stdout)["rows"]}
+    assert set(rows) == set(bundled())
+    assert "alpha=1.0" in rows["mobilenet_v1"]["variables"]
