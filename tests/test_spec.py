@@ -207,3 +207,42 @@ def test_layer_locations_point_at_the_spec():
     """)
     assert (g.nodes[1].loc.line, g.nodes[1].loc.path) == (4, "layers[0]")
     assert (g.nodes[2].loc.line, g.nodes[2].loc.path) == (5, "layers[1]")
+
+
+def test_a_left_out_layer_may_read_another_left_out_layer():
+    text = """
+        name: optional
+        variables: {extra: false}
+        input: {shape: [4, 8, 8]}
+        layers:
+          - {name: a, op: relu, when: extra}
+          - {name: b, op: add, inputs: [input, a], when: extra}
+          - {name: c, op: sigmoid}
+    """
+    assert names(build(text)) == ["input", "c"]
+    assert names(build(text, extra=True)) == ["input", "a", "b", "c"]
+
+
+def test_alternative_layers_may_share_a_name_and_empty_blocks_pass_through():
+    text = """
+        name: alternatives
+        variables: {act: relu, project: false}
+        input: {shape: [4, 8, 8]}
+        blocks:
+          shortcut:
+            layers:
+              - {name: conv, op: conv2d, out_channels: 4, kernel: 1, when: project}
+        layers:
+          - {name: act, op: relu, when: "act == 'relu'"}
+          - {name: act, op: hardswish, when: "act == 'hardswish'"}
+          - {name: skip, block: shortcut, inputs: input}
+          - {name: out, op: add, inputs: [act, skip]}
+    """
+    g = build(text)
+    assert names(g) == ["input", "act", "out"]
+    assert g.nodes[1].op.op_name == "relu"
+    # a block whose every layer is left out is its input: the add reads the network input
+    assert g.nodes[2].inputs == (1, 0)
+    g = build(text, act="hardswish", project=True)
+    assert names(g) == ["input", "act", "skip.conv", "out"]
+    assert g.nodes[1].op.op_name == "hardswish"

@@ -368,11 +368,12 @@ class _Builder:
             refs = [raw] if isinstance(raw, str) else raw
             if not isinstance(refs, list):
                 return POISON
-            sources = [self.resolve(r, names, _item_loc(item, "inputs", i), prefix + name)
-                       for i, r in enumerate(refs)]
+            # a left-out input is an error only if this layer is built: decided after `when`
+            sources = [self.resolve(r, names, _item_loc(item, "inputs", i), prefix + name,
+                                    allow_skipped=True) for i, r in enumerate(refs)]
         else:
             sources = [prev]
-        if any(s < 0 for s in sources):
+        if any(s == POISON for s in sources):
             names[name] = POISON
             return POISON
 
@@ -394,13 +395,8 @@ class _Builder:
         result = prev
         for k in range(count):
             instance = f"{name}{'_' if name[-1].isdigit() else ''}{k + 1}" if repeated else name
-            if instance in names:
-                self.problem(f"duplicate layer name '{instance}'", item.where("name")
-                             if "name" in item else item.loc,
-                             "every layer in a block (or at the top level) needs its own name",
-                             prefix + instance)
-                return POISON
-            layer_env = self.layer_env(env, sources[0], k if repeated else None)
+            first = next((s for s in sources if s >= 0), prev)
+            layer_env = self.layer_env(env, first, k if repeated else None)
             if "when" in item:
                 try:
                     keep = attrs.flag(item["when"], lambda t: evaluate_expr(t, layer_env))
@@ -410,8 +406,21 @@ class _Builder:
                     names[instance] = POISON
                     return POISON
                 if not keep:
-                    names[instance] = SKIPPED
+                    names.setdefault(instance, SKIPPED)  # alternatives may share a name
                     continue
+            if names.get(instance, SKIPPED) != SKIPPED:
+                self.problem(f"duplicate layer name '{instance}'", item.where("name")
+                             if "name" in item else item.loc,
+                             "every layer that is built needs its own name in its block (or "
+                             "at the top level); layers left out by `when` may share one",
+                             prefix + instance)
+                return POISON
+            if SKIPPED in sources:
+                for i, ref in enumerate(refs):
+                    if sources[i] == SKIPPED:
+                        self.resolve(ref, names, _item_loc(item, "inputs", i), prefix + instance)
+                names[instance] = POISON
+                return POISON
             before = len(self.nodes)
             if is_op:
                 index = self.op_layer(target, item, prefix + instance, layer_env, sources)
@@ -427,21 +436,25 @@ class _Builder:
         return result
 
     def layer_env(self, env: dict[str, Any], source: int, index: int | None) -> dict[str, Any]:
-        shape = self.nodes[source].shape
         local = dict(env)
-        local["in_channels"] = shape[1]
-        if len(shape) == 4:
-            local["in_height"], local["in_width"] = shape[2], shape[3]
+        if source >= 0:
+            shape = self.nodes[source].shape
+            local["in_channels"] = shape[1]
+            if len(shape) == 4:
+                local["in_height"], local["in_width"] = shape[2], shape[3]
         if index is not None:
             local["index"] = index
         return local
 
-    def resolve(self, ref: str, names: dict[str, int], loc: Loc, context: str | None) -> int:
+    def resolve(self, ref: str, names: dict[str, int], loc: Loc, context: str | None,
+                allow_skipped: bool = False) -> int:
         target = names.get(ref)
         if target is None:
             self.problem(f"no layer named '{ref}' before this point", loc,
                          suggest(ref, [n for n in names if names[n] != SKIPPED]), context)
             return POISON
+        if target == SKIPPED and allow_skipped:
+            return SKIPPED
         if target == SKIPPED:
             self.problem(f"'{ref}' is left out here (its `when` is false)", loc,
                          "give this layer the same `when`, or read another layer", context)
