@@ -45,17 +45,16 @@ class Fuse(str, Enum):
     bn_act = "bn-act"
 
 
-def parse_sets(items: list[str]) -> dict[str, Any]:
-    """``["alpha=0.75", "resolution=128"]`` -> {"alpha": 0.75, "resolution": 128}."""
-    from cnncost.library import parse_value
-
-    values: dict[str, Any] = {}
+def parse_sets(items: list[str]) -> dict[str, str]:
+    """``["alpha=0.75", "resolution=128"]`` -> {"alpha": "0.75", "resolution": "128"}; the
+    spec reads each value as its variable's type."""
+    values: dict[str, str] = {}
     for item in items:
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or not key.isidentifier():
             raise UsageError(f"--set {item!r}: expected name=value, e.g. --set alpha=0.75")
-        values[key] = parse_value(raw)
+        values[key] = raw.strip()
     return values
 
 

@@ -2,8 +2,8 @@
 ``mobilenet_v1@alpha=0.5,resolution=160`` or ``shufflenet_v2@1.5x``.
 
 A reference is a spec file's path or the name of a bundled spec, optionally followed by ``@``
-and comma-separated settings: ``name=value`` sets a variable (the value read as YAML), a bare
-word picks a variant.
+and comma-separated settings: ``name=value`` sets a variable (the value read as the variable's
+type), a bare word picks a variant.
 """
 
 from __future__ import annotations
@@ -62,15 +62,6 @@ class SpecRef:
         return name + ("@" + ",".join(settings) if settings else "")
 
 
-def parse_value(text: str) -> Any:
-    import yaml
-
-    try:
-        return yaml.safe_load(text) if text.strip() else ""
-    except yaml.YAMLError:
-        return text
-
-
 def parse_ref(text: str) -> SpecRef:
     """``name@variant,k=v`` -> SpecRef; without ``@`` the whole text is the spec."""
     spec, at, settings = text.rpartition("@")
@@ -85,7 +76,7 @@ def parse_ref(text: str) -> SpecRef:
         if eq:
             if not key.strip().isidentifier():
                 raise UsageError(f"{text}: '{item}' is not name=value")
-            overrides[key.strip()] = parse_value(value)
+            overrides[key.strip()] = value.strip()  # read as the variable's type when loading
         elif variant is None:
             variant = item
         else:

@@ -60,10 +60,11 @@ def test_variant_settings_are_checked_against_the_variables():
 
 @pytest.mark.parametrize("text, spec, variant, overrides", [
     ("mobilenet_v1", "mobilenet_v1", None, {}),
+    # values stay text here; loading reads each as its variable's type
     ("mobilenet_v1@alpha=0.5,resolution=160", "mobilenet_v1", None,
-     {"alpha": 0.5, "resolution": 160}),
+     {"alpha": "0.5", "resolution": "160"}),
     ("shufflenet_v2@1.5x", "shufflenet_v2", "1.5x", {}),
-    ("specs/x.yaml@small,width=2", "specs/x.yaml", "small", {"width": 2}),
+    ("specs/x.yaml@small,width=2", "specs/x.yaml", "small", {"width": "2"}),
 ])
 def test_parse_ref(text, spec, variant, overrides):
     ref = parse_ref(text)
@@ -102,3 +103,31 @@ def test_specs_lists_every_bundled_spec():
     rows = {row["spec"]: row for row in json.loads(result.stdout)["rows"]}
     assert set(rows) == set(bundled())
     assert "alpha=1.0" in rows["mobilenet_v1"]["variables"]
+
+
+CHOICES = """
+    name: choices
+    variables:
+      layout: {default: torchvision, choices: [torchvision, megvii]}
+      version: "1.0"
+    variants:
+      paper: {layout: megvii}
+    input: {shape: [3, 8, 8]}
+    layers: [{op: relu}]
+"""
+
+
+def test_variables_with_choices():
+    assert dict(build(CHOICES).variables)["layout"] == "torchvision"
+    assert dict(build(CHOICES, layout="megvii").variables)["layout"] == "megvii"
+    with pytest.raises(SpecError) as info:
+        build(CHOICES, layout="megvi")
+    assert "--set layout=megvi: 'megvi' is not one of torchvision, megvii" in info.value.format()
+    assert "did you mean 'megvii'?" in info.value.format()
+
+
+def test_text_variables_take_command_line_text_as_it_is(write_spec):
+    # "1.10" would become the number 1.1 if read as YAML
+    result = cli_json("analyze", write_spec(CHOICES), "--set", "version=1.10",
+                      "--set", "layout=megvii")
+    assert result["variables"] == {"layout": "megvii", "version": "1.10"}

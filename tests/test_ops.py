@@ -15,7 +15,7 @@ from cnncost.ops.activation import (GELU, HardSigmoid, HardSwish, LeakyReLU, ReL
 from cnncost.ops.base import lookup
 from cnncost.ops.conv import Conv2d, Linear
 from cnncost.ops.elementwise import Add, Mul
-from cnncost.ops.norm import BatchNorm
+from cnncost.ops.norm import BatchNorm, LocalResponseNorm
 from cnncost.ops.pool import AdaptiveAvgPool, AvgPool, GlobalAvgPool, MaxPool
 from cnncost.ops.tensor import (ChannelShuffle, Concat, Dropout, Flatten, Identity, Slice,
                                 Split)
@@ -284,3 +284,11 @@ def test_adaptive_avgpool():
     # 5 -> 3 per axis: windows [0,2), [1,4), [3,5) have lengths 2 + 3 + 2 = 7; 7*7 per channel
     out, cost = run(AdaptiveAvgPool(size=(3, 3)), (1, 2, 5, 5))
     assert out == (1, 2, 3, 3) and cost.elementwise_ops == 2 * 7 * 7
+
+
+def test_local_response_norm():
+    # AlexNet's LRN after conv1: 96x55x55 = 290,400 elements, window 5:
+    # (5 + 2) * 290,400 = 2,032,800 operations; no parameters; read and write every element
+    out, cost = run(LocalResponseNorm(size=5), (1, 96, 55, 55))
+    assert out == (1, 96, 55, 55)
+    assert cost == Cost(elementwise_ops=2_032_800, input_reads=290_400, output_writes=290_400)

@@ -1,4 +1,4 @@
-"""Batch normalisation."""
+"""Normalisation: batch norm and local response norm."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from cnncost.errors import RuleError
 from cnncost.ir import Cost, Shape, numel
-from cnncost.ops.base import BOOL, NORM, Op, attr, fmt_shape, register
+from cnncost.ops.base import (BOOL, ELEMENTWISE, FLOAT, INT, NORM, Op, attr, fmt_shape, io_cost,
+                              positive, register)
 
 
 @register("batchnorm", aliases=("bn",))
@@ -39,3 +40,34 @@ class BatchNorm(Op):
                     elementwise_ops=2 * elements,
                     input_reads=elements, param_reads=norm_params + buffers,
                     output_writes=elements)
+
+
+@register("lrn")
+@dataclass(frozen=True, slots=True)
+class LocalResponseNorm(Op):
+    """Local response normalisation across channels (AlexNet, the original GoogLeNet).
+
+    No parameters. Per element: ``size`` multiply-adds for the sum of squares over the channel
+    window, then one scale-and-power and one division: ``size + 2`` element-wise operations.
+    Its family is element-wise (not norm): it is never folded into a conv.
+    """
+
+    family = ELEMENTWISE
+    summary = "local response normalisation across channels (no parameters)"
+
+    size: int = attr(5, kind=INT, doc="channels in the window")
+    alpha: float = attr(1e-4, kind=FLOAT, doc="scale (no effect on cost)")
+    beta: float = attr(0.75, kind=FLOAT, doc="exponent (no effect on cost)")
+    k: float = attr(1.0, kind=FLOAT, doc="additive constant (no effect on cost)")
+
+    def __post_init__(self) -> None:
+        positive(self.size, "size")
+
+    def infer(self, inputs: tuple[Shape, ...]) -> Shape:
+        shape = inputs[0]
+        if len(shape) < 2:
+            raise RuleError(f"lrn needs a channel dimension; got {fmt_shape(shape)}")
+        return shape
+
+    def cost(self, inputs: tuple[Shape, ...], out: Shape) -> Cost:
+        return io_cost(inputs, out, elementwise_ops=(self.size + 2) * numel(out))

@@ -52,6 +52,7 @@ class _Builder:
         self.nodes: list[Node] = []
         self.blocks: dict[str, Map] = {}
         self.globals: dict[str, Any] = {}
+        self.choices: dict[str, list[Any]] = {}
         self.stack: list[str] = []
 
     # -- reporting -------------------------------------------------------------------------
@@ -121,9 +122,11 @@ class _Builder:
                 self.problem(f"'{key}' cannot be a variable name", raw.where(key),
                              "names are letters, digits and _, and not " + ", ".join(LAYER_ENV))
                 continue
-            if value is None or isinstance(value, Map):
+            if isinstance(value, Map):
+                value = self.declared_variable(key, value)
+            if value is None:
                 self.problem(f"variable '{key}' needs a default value (a number, text or list)",
-                             raw.where(key))
+                             raw.where(key), "or {default: value, choices: [...]}")
                 continue
             values[key] = value
         variants = self.variants(doc, values)
@@ -143,9 +146,37 @@ class _Builder:
                 continue
             try:
                 values[key] = _coerce(values[key], value)
+                self.check_choice(key, values[key])
             except RuleError as exc:
-                self.problem(f"--set {key}={_text(value)}: {exc.message}", raw.where(key))
+                self.problem(f"--set {key}={_text(value)}: {exc.message}", raw.where(key),
+                             exc.hint)
         return values
+
+    def declared_variable(self, key: str, spec: Map) -> Any:
+        """``{default: x, choices: [...], doc: ...}``: remember the choices; return the default."""
+        for k in spec:
+            if k not in ("default", "choices", "doc"):
+                self.problem(f"unknown key '{k}' in variable '{key}'", spec.where(k),
+                             suggest(str(k), ("default", "choices", "doc")))
+        default = spec.get("default")
+        if default is None or isinstance(default, Map):
+            return None
+        choices = spec.get("choices")
+        if choices is not None:
+            if not isinstance(choices, list) or not choices:
+                self.problem(f"choices of '{key}' must be a non-empty list", spec.where("choices"))
+            elif default not in choices:
+                self.problem(f"default {default!r} of '{key}' is not one of its choices",
+                             spec.where("default"))
+            else:
+                self.choices[key] = list(choices)
+        return default
+
+    def check_choice(self, key: str, value: Any) -> None:
+        choices = self.choices.get(key)
+        if choices is not None and value not in choices:
+            raise RuleError(f"{value!r} is not one of {', '.join(map(str, choices))}",
+                            hint=suggest(str(value), map(str, choices), listing=False) or None)
 
     def variants(self, doc: Map, defaults: dict[str, Any]) -> dict[str, dict[str, Any]]:
         """Every variant's variable settings, each checked against the variables."""
@@ -173,8 +204,10 @@ class _Builder:
                     continue
                 try:
                     chosen[key] = _coerce(defaults[key], value)
+                    self.check_choice(key, chosen[key])
                 except RuleError as exc:
-                    self.problem(f"variant '{name}', {key}: {exc.message}", settings.where(key))
+                    self.problem(f"variant '{name}', {key}: {exc.message}", settings.where(key),
+                                 exc.hint)
             variants[name] = chosen
         return variants
 
@@ -636,7 +669,15 @@ def _auto_names(layers: Seq) -> list[str]:
 
 
 def _coerce(default: Any, value: Any) -> Any:
-    """An override for a variable, of the same type as its default."""
+    """A setting for a variable, of the same type as its default. Text from the command line
+    is read as YAML for number, boolean and list variables, and kept as it is for text ones."""
+    if isinstance(value, str) and not isinstance(default, str):
+        import yaml
+
+        try:
+            value = yaml.safe_load(value) if value.strip() else value
+        except yaml.YAMLError:
+            pass
     if isinstance(default, bool):
         if isinstance(value, bool):
             return value
@@ -652,7 +693,9 @@ def _coerce(default: Any, value: Any) -> Any:
             return float(value)
         raise RuleError("expected a number")
     if isinstance(default, str):
-        return value if isinstance(value, str) else str(value)
+        if isinstance(value, str):
+            return value
+        raise RuleError("expected text")
     if isinstance(default, list):
         if isinstance(value, list):
             return value

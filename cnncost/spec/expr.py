@@ -191,10 +191,10 @@ def _compile(node: ast.AST) -> Compiled:
             if not isinstance(seq, (list, tuple)) or isinstance(i, bool) or not isinstance(i, int):
                 raise ExprError(f"cannot index {seq!r} with {i!r}",
                                 hint="index a list with a whole number, e.g. widths[0]")
-            try:
-                return seq[i]
-            except IndexError:
-                raise ExprError(f"index {i} is outside the list of {len(seq)}") from None
+            if not 0 <= i < len(seq):  # no Python-style negative indexes: they hide mistakes
+                raise ExprError(f"index {i} is outside the list of {len(seq)}",
+                                hint=f"indexes go from 0 to {len(seq) - 1}")
+            return seq[i]
         return subscript
     if isinstance(node, ast.Call):
         if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
