@@ -1,0 +1,29 @@
+"""The documents that show tool output are the tool's current output."""
+
+from __future__ import annotations
+
+import re
+
+from conftest import ROOT, cli
+
+
+def output(*args: str) -> str:
+    result = cli(*args)
+    assert result.exit_code == 0, result.stderr
+    return result.stdout
+
+
+def test_architectures_table_is_current():
+    expected = output("specs", "--figures", "--format", "markdown")
+    actual = (ROOT / "docs" / "architectures.md").read_text()
+    assert actual == expected, (
+        "docs/architectures.md is stale: regenerate it with\n"
+        "  cnncost specs --figures --format markdown > docs/architectures.md")
+
+
+def test_readme_shows_the_real_output_of_the_main_command():
+    readme = (ROOT / "README.md").read_text()
+    match = re.search(r"```\n(mobilenet_v1: input.*?)```", readme, re.DOTALL)
+    assert match, "README.md lost its sample output"
+    assert match.group(1) == output("analyze", str(ROOT / "specs" / "mobilenet_v1.yaml")), (
+        "README.md's sample output differs from `cnncost analyze specs/mobilenet_v1.yaml`")
