@@ -98,4 +98,6 @@ def library_table(figures: bool = False) -> Table:
                  Column("kernels", "kernels")),
         rows=tuple(rows),
         notes=("every spec with its default variables, or each named variant; fuse=none, "
-               "fp32, batch 1; definitions: docs/metrics.md",))
+               "fp32, batch 1; definitions: docs/metrics.md; the sources each spec reproduces: "
+               "its header and tests/test_specs_*.py",
+               "made by: cnncost specs --figures --format markdown > docs/architectures.md"))
