@@ -144,12 +144,7 @@ class _Builder:
                              doc.where("variables") if "variables" in doc else None,
                              suggest(key, values) if values else "this spec has no variables")
                 continue
-            try:
-                values[key] = _coerce(values[key], value)
-                self.check_choice(key, values[key])
-            except RuleError as exc:
-                self.problem(f"--set {key}={_text(value)}: {exc.message}", raw.where(key),
-                             exc.hint)
+            self.setting(values, key, value, f"--set {key}={_text(value)}", raw.where(key))
         return values
 
     def declared_variable(self, key: str, spec: Map) -> Any:
@@ -172,11 +167,21 @@ class _Builder:
                 self.choices[key] = list(choices)
         return default
 
-    def check_choice(self, key: str, value: Any) -> None:
-        choices = self.choices.get(key)
-        if choices is not None and value not in choices:
-            raise RuleError(f"{value!r} is not one of {', '.join(map(str, choices))}",
-                            hint=suggest(str(value), map(str, choices), listing=False) or None)
+    def setting(self, values: dict[str, Any], key: str, value: Any, label: str,
+                loc: Loc) -> None:
+        """Set ``values[key]`` (which holds the default or the current value) from a variant
+        or --set, read as the default's type and checked against the variable's choices."""
+        try:
+            result = _coerce(values[key], value)
+            choices = self.choices.get(key)
+            if choices is not None and result not in choices:
+                raise RuleError(f"{result!r} is not one of {', '.join(map(str, choices))}",
+                                hint=suggest(str(result), map(str, choices), listing=False)
+                                or None)
+        except RuleError as exc:
+            self.problem(f"{label}: {exc.message}", loc, exc.hint)
+            return
+        values[key] = result
 
     def variants(self, doc: Map, defaults: dict[str, Any]) -> dict[str, dict[str, Any]]:
         """Every variant's variable settings, each checked against the variables."""
@@ -202,12 +207,8 @@ class _Builder:
                     self.problem(f"variant '{name}' sets '{key}', which is not a variable",
                                  settings.where(key), suggest(str(key), defaults))
                     continue
-                try:
-                    chosen[key] = _coerce(defaults[key], value)
-                    self.check_choice(key, chosen[key])
-                except RuleError as exc:
-                    self.problem(f"variant '{name}', {key}: {exc.message}", settings.where(key),
-                                 exc.hint)
+                chosen[key] = defaults[key]
+                self.setting(chosen, key, value, f"variant '{name}', {key}", settings.where(key))
             variants[name] = chosen
         return variants
 
