@@ -8,6 +8,7 @@ from cnncost.gcpause import paused_gc
 from cnncost.ir import Cost, Graph
 from cnncost.passes.costs import node_costs, node_kinds
 from cnncost.passes.fuse import FUSE_MODES, fused_costs, fusion_hosts
+from cnncost.passes.guidelines import Thresholds, Verdict, evaluate
 from cnncost.passes.memory import Memory, liveness
 from cnncost.passes.rollup import Group, block_key, fragment_depths, group, network_group
 
@@ -27,6 +28,8 @@ class Analysis:
     network: Group  # totals, kernels, fragments, width of the whole network
     blocks: tuple[Group, ...]  # rolled up by dotted-name prefix of `depth` parts
     by_kind: tuple[Group, ...]  # rolled up by op kind
+    thresholds: Thresholds
+    guidelines: tuple[Verdict, ...]  # G1-G4
 
     @property
     def bytes_per_element(self) -> int:
@@ -37,7 +40,8 @@ class Analysis:
         return self.network.cost
 
 
-def analyze(graph: Graph, *, fuse: str = "none", dtype: str = "fp32", depth: int = 1) -> Analysis:
+def analyze(graph: Graph, *, fuse: str = "none", dtype: str = "fp32", depth: int = 1,
+            thresholds: Thresholds | None = None) -> Analysis:
     if fuse not in FUSE_MODES:
         raise ValueError(f"fuse must be one of {FUSE_MODES}, got {fuse!r}")
     if dtype not in DTYPES:
@@ -45,19 +49,22 @@ def analyze(graph: Graph, *, fuse: str = "none", dtype: str = "fp32", depth: int
     if depth < 1:
         raise ValueError(f"depth must be at least 1, got {depth}")
     with paused_gc():
-        return _run_passes(graph, fuse, dtype, depth)
+        return _run_passes(graph, fuse, dtype, depth, thresholds or Thresholds())
 
 
-def _run_passes(graph: Graph, fuse: str, dtype: str, depth: int) -> Analysis:
+def _run_passes(graph: Graph, fuse: str, dtype: str, depth: int,
+                thresholds: Thresholds) -> Analysis:
     host = fusion_hosts(graph, fuse)
     costs = fused_costs(graph, node_costs(graph), host)
     kinds = node_kinds(graph)
     depths = fragment_depths(graph)
-    blocks = [block_key(node.name, depth) for node in graph.nodes]
+    block_keys = [block_key(node.name, depth) for node in graph.nodes]
+    network = network_group(graph, costs, host, depths)
+    blocks = group(graph, costs, host, block_keys, depths)
     return Analysis(
         graph=graph, fuse=fuse, dtype=dtype, depth=depth, costs=costs, kinds=kinds, host=host,
-        memory=liveness(graph, host),
-        network=network_group(graph, costs, host, depths),
-        blocks=group(graph, costs, host, blocks, depths),
+        memory=liveness(graph, host), network=network, blocks=blocks,
         by_kind=group(graph, costs, host, kinds, depths),
+        thresholds=thresholds,
+        guidelines=evaluate(graph, costs, network, blocks, block_keys, thresholds),
     )

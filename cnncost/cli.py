@@ -88,6 +88,16 @@ SetOption = Annotated[list[str], typer.Option(
 VariantOption = Annotated[Optional[str], typer.Option(
     "--variant", help="Use one of the spec's named variants (cnncost specs lists them).")]
 FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+ConfigOption = Annotated[Optional[str], typer.Option(
+    "--config", metavar="FILE", help="YAML file with guideline thresholds (docs/guidelines.md).")]
+ThresholdOption = Annotated[list[str], typer.Option(
+    "--threshold", metavar="NAME=VALUE",
+    help="Set a guideline threshold, e.g. --threshold g4.max_share=0.7 (or 70%).")]
+DepthOption = Annotated[int, typer.Option(
+    "--depth", min=1, help="Block depth (dotted-name parts) for --by block and the guidelines.")]
+FuseOption = Annotated[Fuse, typer.Option(
+    "--fuse", help="none: every op its own kernel (the paper's setting); "
+                   "bn-act: BN folded and activations fused into the conv.")]
 
 
 @app.command()
@@ -98,26 +108,60 @@ def analyze(
     format: FormatOption = Format.table,
     layers: Annotated[bool, typer.Option("--layers", help="One row per layer.")] = False,
     by: Annotated[Optional[By], typer.Option("--by", help="Roll up by op type or by block.")] = None,
-    depth: Annotated[int, typer.Option("--depth", min=1,
-                                       help="Block depth for --by block (dotted-name parts).")] = 1,
+    depth: DepthOption = 1,
     dtype: Annotated[Dtype, typer.Option("--dtype", help="Bytes per element.")] = Dtype.fp32,
-    fuse: Annotated[Fuse, typer.Option(
-        "--fuse", help="none: every op its own kernel (the paper's setting); "
-                       "bn-act: BN folded and activations fused into the conv.")] = Fuse.none,
+    fuse: FuseOption = Fuse.none,
+    config: ConfigOption = None,
+    thresholds: ThresholdOption = [],
 ) -> None:
-    """Analyze one architecture: totals, and per layer, op type or block."""
+    """Analyze one architecture: totals, the G1-G4 guideline summary, and per layer, op type
+    or block."""
 
     def body() -> str:
-        from cnncost.analysis import analyze as run_analysis
-        from cnncost.library import load_ref, parse_ref
         from cnncost.report.views import analysis_text
 
-        graph = load_ref(parse_ref(spec), parse_sets(sets), variant)
-        result = run_analysis(graph, fuse=fuse.value, dtype=dtype.value, depth=depth)
+        result = _analysis(spec, sets, variant, fuse, dtype, depth, config, thresholds)
         return analysis_text(result, format.value, layers=layers,
                              by=by.value if by else None)
 
     run(body)
+
+
+@app.command()
+def guidelines(
+    spec: SpecArgument,
+    sets: SetOption = [],
+    variant: VariantOption = None,
+    format: FormatOption = Format.table,
+    top: Annotated[int, typer.Option(
+        "--top", min=0, help="Findings per guideline, costliest first (0: all).")] = 5,
+    depth: DepthOption = 1,
+    fuse: FuseOption = Fuse.none,
+    config: ConfigOption = None,
+    thresholds: ThresholdOption = [],
+) -> None:
+    """Where the architecture breaks the ShuffleNet V2 guidelines G1-G4, by how much, what it
+    costs in mem_access, and what the paper advises."""
+
+    def body() -> str:
+        from cnncost.report.views import guidelines_text
+
+        result = _analysis(spec, sets, variant, fuse, Dtype.fp32, depth, config, thresholds)
+        return guidelines_text(result, format.value, top)
+
+    run(body)
+
+
+def _analysis(spec: str, sets: list[str], variant: str | None, fuse: Fuse, dtype: Dtype,
+              depth: int, config: str | None, thresholds: list[str]) -> Any:
+    from cnncost.analysis import analyze as run_analysis
+    from cnncost.config import load_thresholds
+    from cnncost.library import load_ref, parse_ref
+
+    limits = load_thresholds(config, thresholds)
+    graph = load_ref(parse_ref(spec), parse_sets(sets), variant)
+    return run_analysis(graph, fuse=fuse.value, dtype=dtype.value, depth=depth,
+                        thresholds=limits)
 
 
 @app.command()

@@ -27,3 +27,13 @@ def test_readme_shows_the_real_output_of_the_main_command():
     assert match, "README.md lost its sample output"
     assert match.group(1) == output("analyze", str(ROOT / "specs" / "mobilenet_v1.yaml")), (
         "README.md's sample output differs from `cnncost analyze specs/mobilenet_v1.yaml`")
+
+
+def test_guideline_tables_are_current():
+    from cnncost.docgen import BEGIN, END, guideline_tables, updated
+
+    document = (ROOT / "docs" / "guidelines.md").read_text()
+    assert BEGIN in document and END in document
+    assert document == updated(document, guideline_tables()), (
+        "docs/guidelines.md is stale: regenerate its tables with "
+        "python -m cnncost.docgen docs/guidelines.md")

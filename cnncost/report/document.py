@@ -3,11 +3,12 @@ blocks and op types. Counts are exact integers."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from cnncost import __version__
 from cnncost.analysis import Analysis
-from cnncost.report.tables import group_row, kind_rows, layer_rows, totals
+from cnncost.report.tables import group_row, guideline_rows, kind_rows, layer_rows, totals
 
 DEFINITIONS = {
     "params": "weights + biases + norm_params (BN gamma and beta); buffers are not params",
@@ -45,4 +46,21 @@ def document(a: Analysis) -> dict[str, Any]:
         "blocks": [group_row(g) for g in a.blocks],
         "block_depth": a.depth,
         "by_op": list(kind_rows(a)),
+        "thresholds": thresholds(a),
+        "guidelines": guidelines(a),
     }
+
+
+def thresholds(a: Analysis) -> dict[str, float]:
+    return {key: getattr(a.thresholds, key.replace(".", "_", 1)) for key in a.thresholds.keys()}
+
+
+def guidelines(a: Analysis) -> list[dict[str, Any]]:
+    """Each guideline's verdict with every finding (JSON)."""
+    rows = []
+    for row, verdict in zip(guideline_rows(a), a.guidelines):
+        row = {k: v for k, v in row.items() if k not in ("shown", "limit")}
+        row["findings"] = [{k: v for k, v in asdict(f).items() if k != "guideline"}
+                           for f in verdict.findings]
+        rows.append(row)
+    return rows

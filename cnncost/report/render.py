@@ -96,7 +96,9 @@ def to_rich(tables: Sequence[Table], width: int | None = None) -> str:
 
     console = Console(file=io.StringIO(), width=width or 160, color_system=None,
                       highlight=False)
-    for table in tables:
+    for number, table in enumerate(tables):
+        if number:
+            console.print()
         columns = [c for c in table.columns if c.human]
         rich_table = RichTable(title=table.title, box=box.SIMPLE_HEAD, title_justify="left",
                                caption="\n".join(table.notes) or None, caption_justify="left")

@@ -218,3 +218,74 @@ def kinds_table(a: Analysis) -> Table:
         notes=("shares of weights leave out biases and BN, like the MobileNet paper's "
                "Table 2", convention(a)),
     )
+
+
+def _guideline_number(guideline: str, value: float) -> str:
+    return f"{value:g}" if guideline == "G3" else fmt.percent(value)
+
+
+def guideline_rows(a: Analysis) -> tuple[dict[str, Any], ...]:
+    rows = []
+    for v in a.guidelines:
+        rows.append({
+            "guideline": v.guideline, "title": v.title, "figure": v.figure,
+            "value": v.value, "shown": _guideline_number(v.guideline, v.value),
+            "threshold": v.threshold,
+            "limit": "<= " + _guideline_number(v.guideline, v.threshold),
+            "verdict": "pass" if v.passed else "warn", "mem_access": v.mem_access,
+            "findings": len(v.findings), **v.details})
+    return tuple(rows)
+
+
+def guidelines_table(a: Analysis) -> Table:
+    return Table(
+        title=f"{a.graph.name}: ShuffleNet V2 guidelines",
+        columns=(Column("guideline", "", TEXT), Column("title", "guideline", TEXT),
+                 Column("figure", "figure", TEXT),
+                 Column("value", "value", SHARE, human=False),
+                 Column("shown", "value", TEXT, machine=False),
+                 Column("threshold", "threshold", SHARE, human=False),
+                 Column("limit", "threshold", TEXT, machine=False),
+                 Column("verdict", "verdict", TEXT),
+                 Column("mem_access", "mem_access", human=False),
+                 Column("findings", "findings")),
+        rows=guideline_rows(a),
+        notes=("definitions and thresholds: docs/guidelines.md; `cnncost guidelines` lists the "
+               "findings",))
+
+
+def finding_rows(a: Analysis, top: int = 0) -> tuple[dict[str, Any], ...]:
+    rows = []
+    for v in a.guidelines:
+        for f in v.findings[:top or None]:
+            rows.append({
+                "guideline": f.guideline, "subject": f.subject, "figure": f.figure,
+                "value": f.value, "threshold": f.threshold,
+                "limit": "<= " + (f"{f.threshold:g}" if f.guideline in ("G2", "G3") else
+                                  f"{f.threshold:g}x" if f.guideline == "G1" else
+                                  fmt.percent(f.threshold)),
+                "mem_access": f.mem_access, "suggestion": f.suggestion, "line": f.line})
+    return tuple(rows)
+
+
+def findings_table(a: Analysis, top: int = 0) -> Table:
+    from cnncost.passes.guidelines import SUGGESTIONS
+
+    shown = f"the {top} costliest per guideline" if top else "all"
+    advice = tuple(f"{v.guideline}: {SUGGESTIONS[v.guideline]}"
+                   for v in a.guidelines if v.findings)
+    return Table(
+        title=f"{a.graph.name}: findings ({shown}, by mem_access)",
+        columns=(Column("guideline", "", TEXT), Column("subject", "layer or block", TEXT),
+                 Column("figure", "figure", TEXT),
+                 Column("value", "value", TEXT, human=False),
+                 Column("threshold", "threshold", TEXT, human=False),
+                 Column("limit", "threshold", TEXT, machine=False),
+                 Column("mem_access", "mem_access cost\n(elements)"),
+                 Column("suggestion", "suggestion", TEXT, human=False),
+                 Column("line", "line", TEXT, human=False)),
+        rows=finding_rows(a, top),
+        notes=(*advice,
+               "mem_access cost: G1 the excess over equal widths, G2 the extra over g=1, G3 the "
+               "block's mem_access, G4 the element-wise and depthwise mem_access",
+               convention(a)))

@@ -8,14 +8,14 @@ from cnncost.ops import registered
 from cnncost.ops.base import aliases_of
 from cnncost.report import render
 from cnncost.report.document import document
-from cnncost.report.tables import BYTES, SHARE, TEXT, Column, Table, blocks_table, kinds_table, \
-    layers_table, summary_table
+from cnncost.report.tables import BYTES, SHARE, TEXT, Column, Table, blocks_table, \
+    findings_table, guidelines_table, kinds_table, layers_table, summary_table
 
 
 def analysis_text(a: Analysis, fmt: str, *, layers: bool = False, by: str | None = None) -> str:
     if fmt == "json":
         return render.to_json(document(a))
-    tables = [summary_table(a)]
+    tables = [summary_table(a), guidelines_table(a)]
     if layers:
         tables.append(layers_table(a))
     if by == "op":
@@ -25,7 +25,22 @@ def analysis_text(a: Analysis, fmt: str, *, layers: bool = False, by: str | None
     if fmt == "csv":
         if layers and by:
             raise UsageError("--format csv writes one table: choose --layers or --by, not both")
-        return render.to_csv(tables[-1])
+        return render.to_csv(tables[0] if len(tables) == 2 else tables[-1])
+    if fmt == "markdown":
+        return render.to_markdown(tables)
+    return render.to_rich(tables)
+
+
+def guidelines_text(a: Analysis, fmt: str, top: int) -> str:
+    """`cnncost guidelines`: the verdicts, then the findings."""
+    if fmt == "json":
+        from cnncost.report.document import guidelines, thresholds
+        return render.to_json({"model": a.graph.name, "variant": a.graph.variant or None,
+                               "convention": {"fuse": a.fuse, "block_depth": a.depth},
+                               "thresholds": thresholds(a), "guidelines": guidelines(a)})
+    tables = [guidelines_table(a), findings_table(a, top)]
+    if fmt == "csv":
+        return render.to_csv(tables[1])
     if fmt == "markdown":
         return render.to_markdown(tables)
     return render.to_rich(tables)
@@ -70,6 +85,8 @@ def library_table(figures: bool = False) -> Table:
                 "variables": ", ".join(f"{k}={v}" for k, v in entry.variables.items()),
                 "variants": ", ".join(entry.variants)})
             continue
+        if entry.name.startswith("bench/"):
+            continue  # the micro-benchmarks have their own tables in docs/guidelines.md
         for variant in entry.variants or (None,):
             a = analyze(load_graph(entry.path, variant=variant))
             t = a.totals
@@ -78,7 +95,8 @@ def library_table(figures: bool = False) -> Table:
                 "mult_adds": t.mult_adds, "mem_access": t.mem_access,
                 "peak_activation_bytes": a.memory.peak_elements * a.bytes_per_element,
                 "elementwise_mem_access_share": a.network.elementwise_share,
-                "kernels": a.network.kernels})
+                "kernels": a.network.kernels,
+                "warnings": " ".join(v.guideline for v in a.guidelines if not v.passed)})
     if not figures:
         return Table(title="bundled specs (cnncost analyze NAME, NAME@variant, NAME@k=v)",
                      columns=(Column("spec", "spec", TEXT),
@@ -95,9 +113,11 @@ def library_table(figures: bool = False) -> Table:
                  Column("peak_activation_bytes", "peak activation\nmemory", BYTES),
                  Column("elementwise_mem_access_share", "element-wise\nshare of\nmem_access",
                         SHARE),
-                 Column("kernels", "kernels")),
+                 Column("kernels", "kernels"),
+                 Column("warnings", "guidelines\nbroken", TEXT)),
         rows=tuple(rows),
         notes=("every spec with its default variables, or each named variant; fuse=none, "
                "fp32, batch 1; definitions: docs/metrics.md; the sources each spec reproduces: "
-               "its header and tests/test_specs_*.py",
+               "its header and tests/test_specs_*.py; guidelines broken: the G1-G4 verdicts "
+               "under the default thresholds (docs/guidelines.md)",
                "made by: cnncost specs --figures --format markdown > docs/architectures.md"))

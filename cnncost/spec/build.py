@@ -16,11 +16,12 @@ from cnncost.errors import Problem, RuleError, SpecError, suggest
 from cnncost.ir import Graph, Loc, Node, numel
 from cnncost.ops import Input, lookup, op_names
 from cnncost.spec import attrs
+from cnncost.spec.expr import FAILED, Unavailable
 from cnncost.spec.expr import evaluate as evaluate_expr
 from cnncost.spec.yamldoc import Map, Seq
 
-TOP_KEYS = ("name", "description", "source", "notes", "variables", "variants", "let", "input",
-            "blocks", "layers", "outputs")
+TOP_KEYS = ("name", "description", "source", "notes", "reference", "variables", "variants",
+            "let", "input", "blocks", "layers", "outputs")
 COMMON_LAYER_KEYS = ("name", "inputs", "when", "repeat", "doc")
 BLOCK_CALL_KEYS = (*COMMON_LAYER_KEYS, "block", "args")
 BLOCK_KEYS = ("doc", "args", "let", "inputs", "layers", "output")
@@ -61,6 +62,12 @@ class _Builder:
                 context: str | None = None) -> None:
         self.problems.append(Problem(message, loc, hint, context))
 
+    def fail(self, exc: RuleError, loc: Loc | None, context: str | None = None,
+             prefix: str = "") -> None:
+        """Report a rule's error, unless it only follows from one already reported."""
+        if not isinstance(exc, Unavailable):
+            self.problem(prefix + exc.message, loc, exc.hint, context)
+
     def root_loc(self) -> Loc:
         return Loc(self.file, 1, 1, "")
 
@@ -85,6 +92,9 @@ class _Builder:
         for key in ("description", "source", "notes"):
             if key in doc and not isinstance(doc[key], str):
                 self.problem(f"{key} must be text", doc.where(key))
+        if "reference" in doc and not isinstance(doc["reference"], Map):
+            self.problem("reference must be a mapping (figures the source publishes)",
+                         doc.where("reference"))
 
         variables = self.variables(doc, overrides, variant)
         self.globals = dict(variables)
@@ -179,7 +189,7 @@ class _Builder:
                                 hint=suggest(str(result), map(str, choices), listing=False)
                                 or None)
         except RuleError as exc:
-            self.problem(f"{label}: {exc.message}", loc, exc.hint)
+            self.fail(exc, loc, prefix=f"{label}: ")
             return
         values[key] = result
 
@@ -228,7 +238,8 @@ class _Builder:
             try:
                 env[key] = evaluate_expr(value, env) if isinstance(value, str) else value
             except RuleError as exc:
-                self.problem(exc.message, raw.where(key), exc.hint, context)
+                self.fail(exc, raw.where(key), context)
+                env[key] = FAILED  # later uses fail quietly: one cause, one message
                 ok = False
         return ok
 
@@ -416,8 +427,7 @@ class _Builder:
             try:
                 count = attrs.whole(item["repeat"], lambda t: evaluate_expr(t, env))
             except RuleError as exc:
-                self.problem(f"repeat: {exc.message}", item.where("repeat"), exc.hint,
-                             prefix + name)
+                self.fail(exc, item.where("repeat"), prefix + name, "repeat: ")
                 names[name] = POISON
                 return POISON
             if count < 0 or count > MAX_GRAPH_NODES:
@@ -435,8 +445,7 @@ class _Builder:
                 try:
                     keep = attrs.flag(item["when"], lambda t: evaluate_expr(t, layer_env))
                 except RuleError as exc:
-                    self.problem(f"when: {exc.message}", item.where("when"), exc.hint,
-                                 prefix + instance)
+                    self.fail(exc, item.where("when"), prefix + instance, "when: ")
                     names[instance] = POISON
                     return POISON
                 if not keep:
@@ -511,7 +520,7 @@ class _Builder:
                     values[info.name] = attrs.read(info.kind, item[info.name], evaluate,
                                                    info.choices)
                 except RuleError as exc:
-                    self.problem(exc.message, item.where(info.name), exc.hint, full_name)
+                    self.fail(exc, item.where(info.name), full_name)
                     ok = False
             elif info.required:
                 self.problem(f"{cls.op_name} needs '{info.name}' ({info.doc})", item.loc,
@@ -609,7 +618,7 @@ class _Builder:
                     try:
                         raw = evaluate_expr(raw, env)
                     except RuleError as exc:
-                        self.problem(exc.message, given.where(key), exc.hint, full_name)
+                        self.fail(exc, given.where(key), full_name)
                         ok = False
                         continue
                 block_env[key] = raw
@@ -639,7 +648,7 @@ class _Builder:
         try:
             return reader(raw, lambda t: evaluate_expr(t, env))
         except RuleError as exc:
-            self.problem(exc.message, loc, exc.hint)
+            self.fail(exc, loc)
             return None
 
 

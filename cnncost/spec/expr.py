@@ -66,6 +66,13 @@ class ExprError(RuleError):
     """A problem with an expression: bad syntax, a forbidden construct, an unknown name."""
 
 
+class Unavailable(ExprError):
+    """The expression reads a name whose own definition failed (already reported)."""
+
+
+FAILED = object()  # the value of a name whose definition failed: reading it is Unavailable
+
+
 def _check_number(value: Any) -> Any:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if value != value or value in (math.inf, -math.inf) or abs(value) > MAX_MAGNITUDE:
@@ -110,10 +117,13 @@ def _compile(node: ast.AST) -> Compiled:
 
         def lookup(env: Env) -> Any:
             try:
-                return env[name]
+                value = env[name]
             except KeyError:
                 known = [k for k in env if not k.startswith("_")]
                 raise ExprError(f"unknown name '{name}'", hint=suggest(name, known)) from None
+            if value is FAILED:
+                raise Unavailable(f"'{name}' could not be computed")
+            return value
         return lookup
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
         fn = _BINARY[type(node.op)]
