@@ -10,7 +10,8 @@ from cnncost.passes.costs import node_costs, node_kinds
 from cnncost.passes.fuse import FUSE_MODES, fused_costs, fusion_hosts
 from cnncost.passes.guidelines import Thresholds, Verdict, evaluate
 from cnncost.passes.memory import Memory, liveness
-from cnncost.passes.rollup import Group, block_key, fragment_depths, group, network_group
+from cnncost.passes.rollup import (Group, block_key, elementwise_layers, fragment_depths, group,
+                                   network_group)
 
 DTYPES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}
 
@@ -58,13 +59,14 @@ def _run_passes(graph: Graph, fuse: str, dtype: str, depth: int,
     costs = fused_costs(graph, node_costs(graph), host)
     kinds = node_kinds(graph)
     depths = fragment_depths(graph)
+    elementwise = elementwise_layers(graph)
     block_keys = [block_key(node.name, depth) for node in graph.nodes]
-    network = network_group(graph, costs, host, depths)
-    blocks = group(graph, costs, host, block_keys, depths)
+    network = network_group(graph, costs, host, depths, elementwise)
+    blocks = group(graph, costs, host, block_keys, depths, elementwise)
     return Analysis(
         graph=graph, fuse=fuse, dtype=dtype, depth=depth, costs=costs, kinds=kinds, host=host,
         memory=liveness(graph, host), network=network, blocks=blocks,
-        by_kind=group(graph, costs, host, kinds, depths),
+        by_kind=group(graph, costs, host, kinds, depths, elementwise),
         thresholds=thresholds,
-        guidelines=evaluate(graph, costs, network, blocks, block_keys, thresholds),
+        guidelines=evaluate(graph, costs, network, blocks, thresholds),
     )

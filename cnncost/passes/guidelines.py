@@ -25,14 +25,13 @@ G4  element-wise operations are not negligible: the share of mem_access in activ
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from cnncost.errors import RuleError, suggest
 from cnncost.ir import Cost, Graph, numel
-from cnncost.ops.base import CONV, ELEMENTWISE_FAMILIES
-from cnncost.passes.rollup import Group
+from cnncost.ops.base import CONV
+from cnncost.passes.rollup import Group, is_depthwise
 
 
 def _threshold(default: float, doc: str) -> Any:
@@ -138,10 +137,6 @@ SUGGESTIONS = {
 }
 
 
-def is_depthwise(op: Any, in_channels: int) -> bool:
-    return op.family == CONV and op.groups > 1 and op.groups == in_channels
-
-
 def g1_bound(a: int, b: int, kernel_per_pair: float, c1: int, c2: int) -> tuple[int, float]:
     """(mem_access without biases, its lower bound at the same mult_adds), as in the module
     docstring: a*c1 + b*c2 + K*c1*c2 >= 2*sqrt(a*b*c1*c2) + K*c1*c2."""
@@ -151,56 +146,45 @@ def g1_bound(a: int, b: int, kernel_per_pair: float, c1: int, c2: int) -> tuple[
 
 
 def evaluate(graph: Graph, costs: tuple[Cost, ...], network: Group,
-             blocks: tuple[Group, ...], block_keys: Sequence[str],
-             t: Thresholds) -> tuple[Verdict, ...]:
-    """The four verdicts; ``blocks`` are the roll-up groups and ``block_keys[i]`` node i's."""
+             blocks: tuple[Group, ...], t: Thresholds) -> tuple[Verdict, ...]:
+    """The four verdicts; ``blocks`` are the roll-up groups at the analysis depth."""
     total = network.cost.mem_access or 1
     g1_items, g2_items = [], []
-    g1_excess = g2_extra = g4_access = 0
-    block_g4: dict[str, int] = {}
-    for index, node in enumerate(graph.nodes):
+    g1_excess = g2_extra = 0
+    for node in graph.nodes:
         op = node.op
+        if op.family != CONV:
+            continue
+        source = graph.nodes[node.inputs[0]].shape
+        c1, c2 = source[1], node.shape[1]
+        if is_depthwise(op, c1):
+            continue  # the paper counts depthwise convs under G4
         line = node.loc.line if node.loc else None
-        elementwise = op.family in ELEMENTWISE_FAMILIES
-        if op.family == CONV:
-            source = graph.nodes[node.inputs[0]].shape
-            c1, c2 = source[1], node.shape[1]
-            if is_depthwise(op, c1):
-                elementwise = True
-            else:
-                a, b = numel(source) // c1, numel(node.shape) // c2
-                actual, bound = g1_bound(a, b, op.kernel[0] * op.kernel[1] / op.groups, c1, c2)
-                excess = max(0, round(actual - bound))
-                g1_excess += excess
-                ratio = (b * c2) / (a * c1)
-                if max(ratio, 1 / ratio) > t.g1_max_ratio:
-                    g1_items.append(Finding(
-                        "G1", node.name,
-                        f"{c1} -> {c2} channels, output/input size {ratio:.2f}", ratio,
-                        t.g1_max_ratio, excess, SUGGESTIONS["G1"], line))
-                if op.groups > 1:
-                    extra = round(numel(node.shape) * (1 - 1 / op.groups))
-                    g2_extra += extra
-                    if op.groups > t.g2_max_groups:
-                        g2_items.append(Finding(
-                            "G2", node.name, f"{op.groups} groups, {c1} -> {c2} channels",
-                            op.groups, t.g2_max_groups, extra, SUGGESTIONS["G2"], line))
-        if elementwise:
-            g4_access += costs[index].mem_access
-            key = block_keys[index]
-            block_g4[key] = block_g4.get(key, 0) + costs[index].mem_access
-
+        a, b = numel(source) // c1, numel(node.shape) // c2
+        actual, bound = g1_bound(a, b, op.kernel[0] * op.kernel[1] / op.groups, c1, c2)
+        excess = max(0, round(actual - bound))
+        g1_excess += excess
+        ratio = (b * c2) / (a * c1)
+        if max(ratio, 1 / ratio) > t.g1_max_ratio:
+            g1_items.append(Finding("G1", node.name,
+                                    f"{c1} -> {c2} channels, output/input size {ratio:.2f}",
+                                    ratio, t.g1_max_ratio, excess, SUGGESTIONS["G1"], line))
+        if op.groups > 1:
+            extra = round(numel(node.shape) * (1 - 1 / op.groups))
+            g2_extra += extra
+            if op.groups > t.g2_max_groups:
+                g2_items.append(Finding("G2", node.name,
+                                        f"{op.groups} groups, {c1} -> {c2} channels",
+                                        op.groups, t.g2_max_groups, extra, SUGGESTIONS["G2"],
+                                        line))
     g3_items = [Finding("G3", g.key, f"{g.width} parallel fragments, {g.fragments} fragments, "
                                      f"{g.kernels} kernels", g.width, t.g3_max_branches,
                         g.cost.mem_access, SUGGESTIONS["G3"])
                 for g in blocks if g.width > t.g3_max_branches]
-    g4_items = []
-    for g in blocks:
-        access = block_g4.get(g.key, 0)
-        share = access / g.cost.mem_access if g.cost.mem_access else 0.0
-        if share > t.g4_max_share:
-            g4_items.append(Finding("G4", g.key, f"{100 * share:.1f}% of the block's mem_access",
-                                    share, t.g4_max_share, access, SUGGESTIONS["G4"]))
+    g4_items = [Finding("G4", g.key, f"{100 * g.elementwise_share:.1f}% of the block's "
+                                     f"mem_access", g.elementwise_share, t.g4_max_share,
+                        g.elementwise_mem_access, SUGGESTIONS["G4"])
+                for g in blocks if g.elementwise_share > t.g4_max_share]
 
     def ranked(items: list[Finding]) -> tuple[Finding, ...]:
         return tuple(sorted(items, key=lambda f: -f.mem_access))
@@ -214,6 +198,7 @@ def evaluate(graph: Graph, costs: tuple[Cost, ...], network: Group,
                 network.width, t.g3_max_branches, 0, ranked(g3_items),
                 {"kernels": network.kernels, "fragments": network.fragments}),
         Verdict("G4", TITLES["G4"], "element-wise + depthwise / mem_access",
-                g4_access / total, t.g4_max_share, g4_access, ranked(g4_items)),
+                network.elementwise_share, t.g4_max_share, network.elementwise_mem_access,
+                ranked(g4_items), {"elementwise_work_share": network.elementwise_work_share}),
     )
 

@@ -3,7 +3,8 @@
 Fragments are the ops the ShuffleNet V2 paper counts as fragments: convolutions, linear
 layers and pooling. A block's ``width`` is its widest parallel branching: the largest
 number of its fragments at the same depth, where a node's depth is the number of fragments
-on the longest path from the network input to it.
+on the longest path from the network input to it. Element-wise layers are those the paper
+counts under G4: activations, add, mul, batch norm, LRN, and depthwise convs.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cnncost.ir import ZERO_COST, Cost, Graph, total_cost
-from cnncost.ops.base import ELEMENTWISE_FAMILIES, FRAGMENT_FAMILIES, INPUT
+from cnncost.ops.base import CONV, ELEMENTWISE_FAMILIES, FRAGMENT_FAMILIES, INPUT
 from cnncost.passes.fuse import is_kernel
 
 
@@ -25,12 +26,30 @@ class Group:
     fragments: int
     width: int
     cost: Cost
-    elementwise_mem_access: int
+    elementwise_mem_access: int  # of element-wise layers, depthwise convs included
+    elementwise_work: int  # their operations: element-wise ops + depthwise mult-adds
 
     @property
     def elementwise_share(self) -> float:
         total = self.cost.mem_access
         return self.elementwise_mem_access / total if total else 0.0
+
+    @property
+    def elementwise_work_share(self) -> float:
+        """Their share of all operations (mult-adds + element-wise ops)."""
+        total = self.cost.mult_adds + self.cost.elementwise_ops
+        return self.elementwise_work / total if total else 0.0
+
+
+def is_depthwise(op: object, in_channels: int) -> bool:
+    return op.family == CONV and op.groups > 1 and op.groups == in_channels
+
+
+def elementwise_layers(graph: Graph) -> tuple[bool, ...]:
+    """Per node: counted as element-wise (G4), depthwise convs included."""
+    return tuple(node.op.family in ELEMENTWISE_FAMILIES or (
+        node.op.family == CONV and is_depthwise(node.op, graph.nodes[node.inputs[0]].shape[1]))
+        for node in graph.nodes)
 
 
 def block_key(name: str, depth: int) -> str:
@@ -46,9 +65,11 @@ def fragment_depths(graph: Graph) -> tuple[int, ...]:
 
 
 def group(graph: Graph, costs: tuple[Cost, ...], host: tuple[int, ...],
-          keys: Sequence[str], depths: Sequence[int]) -> tuple[Group, ...]:
+          keys: Sequence[str], depths: Sequence[int],
+          elementwise: Sequence[bool]) -> tuple[Group, ...]:
     """One Group per distinct key (``keys[i]`` is node i's), in order of first appearance;
-    ``depths`` are the fragment depths. The input node is left out."""
+    ``depths`` are the fragment depths, ``elementwise`` flags the element-wise layers. The
+    input node is left out."""
     members: dict[str, list[int]] = {}
     for index, node in enumerate(graph.nodes):
         if node.op.family != INPUT:
@@ -64,15 +85,16 @@ def group(graph: Graph, costs: tuple[Cost, ...], host: tuple[int, ...],
             fragments=len(fragments),
             width=max(widths.values(), default=0),
             cost=total_cost(costs[i] for i in indices),
-            elementwise_mem_access=sum(costs[i].mem_access for i in indices
-                                       if graph.nodes[i].op.family in ELEMENTWISE_FAMILIES),
+            elementwise_mem_access=sum(costs[i].mem_access for i in indices if elementwise[i]),
+            elementwise_work=sum(costs[i].elementwise_ops + costs[i].mult_adds
+                                 for i in indices if elementwise[i]),
         ))
     return tuple(groups)
 
 
 def network_group(graph: Graph, costs: tuple[Cost, ...], host: tuple[int, ...],
-                  depths: Sequence[int]) -> Group:
+                  depths: Sequence[int], elementwise: Sequence[bool]) -> Group:
     """The whole network as one group (its width is the widest branching anywhere)."""
     name = graph.name or "network"
-    groups = group(graph, costs, host, [name] * len(graph.nodes), depths)
-    return groups[0] if groups else Group(name, 0, 0, 0, 0, ZERO_COST, 0)
+    groups = group(graph, costs, host, [name] * len(graph.nodes), depths, elementwise)
+    return groups[0] if groups else Group(name, 0, 0, 0, 0, ZERO_COST, 0, 0)
