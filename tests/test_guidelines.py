@@ -99,6 +99,9 @@ def test_g4_share_counts_elementwise_ops_and_depthwise_convs():
     assert a.totals.mem_access == 320 + 328 + 256 + 384
     assert g4.mem_access == 328 + 256 + 384
     assert g4.value == pytest.approx(968 / 1288)
+    # operations: pw 16*64 = 1,024 mult-adds; dw 16*8*9 = 1,152 mult-adds; relu 128; add 128.
+    # element-wise work = 1,152 + 128 + 128 = 1,408 of 2,432 operations
+    assert g4.details["elementwise_work_share"] == pytest.approx(1408 / 2432)
 
 
 # -- the paper's verdicts (Section 3), under the default thresholds -----------------------------
