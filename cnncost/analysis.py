@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from cnncost.gcpause import paused_gc
 from cnncost.ir import Cost, Graph
@@ -70,3 +71,31 @@ def _run_passes(graph: Graph, fuse: str, dtype: str, depth: int,
         thresholds=thresholds,
         guidelines=evaluate(graph, costs, network, blocks, thresholds),
     )
+
+
+def figures(a: Analysis) -> dict[str, Any]:
+    """The headline figures by metric name: the JSON ``totals``, what budgets limit."""
+    t, net, mem, b = a.totals, a.network, a.memory, a.bytes_per_element
+    return {
+        "params": t.params,
+        "weights": t.weights,
+        "biases": t.biases,
+        "norm_params": t.norm_params,
+        "buffers": t.buffers,
+        "mult_adds": t.mult_adds,
+        "flops": t.flops,
+        "elementwise_ops": t.elementwise_ops,
+        "mem_access": t.mem_access,
+        "mem_access_bytes": t.mem_access * b,
+        "param_bytes": t.params * b,
+        "peak_activation_elements": mem.peak_elements,
+        "peak_activation_bytes": mem.peak_elements * b,
+        "peak_activation_at": a.graph.nodes[mem.peak_node].name,
+        "activation_elements": sum(mem.buffer_elements),
+        "layers": net.layers,
+        "kernels": net.kernels,
+        "fragments": net.fragments,
+        "max_parallel_branches": net.width,
+        "elementwise_mem_access": net.elementwise_mem_access,
+        "elementwise_mem_access_share": net.elementwise_share,
+    }

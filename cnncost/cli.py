@@ -28,6 +28,14 @@ class Format(str, Enum):
     markdown = "markdown"
 
 
+class CheckFormat(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+    junit = "junit"
+
+
 class By(str, Enum):
     op = "op"
     block = "block"
@@ -150,6 +158,95 @@ def guidelines(
         return guidelines_text(result, format.value, top)
 
     run(body)
+
+
+@app.command()
+def compare(
+    specs: Annotated[list[str], typer.Argument(
+        help="Specs to compare: files or bundled names, each with optional @variant and "
+             "@name=value,... settings.")],
+    sets: SetOption = [],
+    variant: VariantOption = None,
+    format: FormatOption = Format.table,
+    baseline: Annotated[Optional[str], typer.Option(
+        "--baseline", help="Add ratios against this model (as written, or its position).")]
+    = None,
+    sort: Annotated[Optional[str], typer.Option(
+        "--sort", help="Sort by a column (e.g. mult_adds; -mult_adds for descending).")] = None,
+    columns: Annotated[Optional[str], typer.Option(
+        "--columns", help="Comma-separated columns (default: params, mult_adds, mem_access, "
+                          "mem_access_bytes, peak_activation_bytes, "
+                          "elementwise_mem_access_share, G1-G4).")] = None,
+    dtype: Annotated[Dtype, typer.Option("--dtype", help="Bytes per element.")] = Dtype.fp32,
+    fuse: FuseOption = Fuse.none,
+    config: ConfigOption = None,
+    thresholds: ThresholdOption = [],
+) -> None:
+    """Compare architectures side by side: one row per model."""
+
+    def body() -> str:
+        from cnncost.config import load_thresholds
+        from cnncost.gate import analyse_all
+        from cnncost.report.views import compare_text
+
+        models = analyse_all(specs, parse_sets(sets), variant, fuse=fuse.value,
+                             dtype=dtype.value, thresholds=load_thresholds(config, thresholds))
+        return compare_text(models, format.value, baseline=baseline, sort=sort,
+                            columns=columns)
+
+    run(body)
+
+
+@app.command()
+def check(
+    specs: Annotated[list[str], typer.Argument(
+        help="Specs to check: files or bundled names, with optional @settings.")],
+    budget: Annotated[Optional[str], typer.Option(
+        "--budget", metavar="FILE", help="YAML budget file (docs/ci.md); a spec's own budget: "
+                                         "section applies too.")] = None,
+    against: Annotated[Optional[str], typer.Option(
+        "--against", metavar="FILE",
+        help="A saved analysis (cnncost analyze --format json) to compare with.")] = None,
+    max_increase: Annotated[str, typer.Option(
+        "--max-increase", help="With --against: the increase allowed, e.g. 2% or 0.02.")] = "0%",
+    sets: SetOption = [],
+    variant: VariantOption = None,
+    format: Annotated[CheckFormat, typer.Option(
+        "--format", "-f", help="table, json, csv, markdown (CI job summaries) or junit.")]
+    = CheckFormat.table,
+    dtype: Annotated[Dtype, typer.Option("--dtype", help="Bytes per element.")] = Dtype.fp32,
+    fuse: FuseOption = Fuse.none,
+    config: ConfigOption = None,
+    thresholds: ThresholdOption = [],
+) -> None:
+    """Gate CI on cost budgets: exit 0 when every limit holds, 1 when one is exceeded, 2 when
+    the check could not run."""
+    from cnncost.errors import EXIT_FAILED
+
+    failed = False
+
+    def body() -> str:
+        nonlocal failed
+        from cnncost.config import load_thresholds
+        from cnncost.gate import (analyse_all, parse_increase, read_baseline,
+                                  read_budget_file, run_check)
+        from cnncost.report.views import check_text
+
+        increase = parse_increase(max_increase)
+        budgets = read_budget_file(budget) if budget else None
+        saved = read_baseline(against) if against else None
+        models = analyse_all(specs, parse_sets(sets), variant, fuse=fuse.value,
+                             dtype=dtype.value, thresholds=load_thresholds(config, thresholds))
+        outcomes = run_check(models, budgets, saved, increase, against or "")
+        if not outcomes:
+            raise UsageError("nothing to check: no budget in the specs, no --budget file "
+                             "limits for them, and no --against baseline")
+        failed = not all(o.passed for o in outcomes)
+        return check_text(outcomes, models, format.value)
+
+    run(body)
+    if failed:
+        raise typer.Exit(EXIT_FAILED)
 
 
 def _analysis(spec: str, sets: list[str], variant: str | None, fuse: Fuse, dtype: Dtype,

@@ -7,8 +7,8 @@ from dataclasses import asdict
 from typing import Any
 
 from cnncost import __version__
-from cnncost.analysis import Analysis
-from cnncost.report.tables import group_row, guideline_rows, kind_rows, layer_rows, totals
+from cnncost.analysis import Analysis, figures
+from cnncost.report.tables import group_row, guideline_rows, kind_rows, layer_rows
 
 DEFINITIONS = {
     "params": "weights + biases + norm_params (BN gamma and beta); buffers are not params",
@@ -41,7 +41,7 @@ def document(a: Analysis) -> dict[str, Any]:
             "batch": graph.nodes[0].shape[0],
             "definitions": DEFINITIONS,
         },
-        "totals": totals(a),
+        "totals": figures(a),
         "layers": list(layer_rows(a)),
         "blocks": [group_row(g) for g in a.blocks],
         "block_depth": a.depth,

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cnncost.report import fmt
-from cnncost.report.tables import BYTES, COUNT, SHAPE, SHARE, TEXT, Column, Table
+from cnncost.report.tables import BYTES, COUNT, RATIO, SHAPE, SHARE, TEXT, Column, Table
 
 FORMATS = ("table", "json", "csv", "markdown")
 TEXT_KINDS = (TEXT, SHAPE)  # left-aligned; numbers are right-aligned
@@ -31,12 +31,14 @@ def cell(column: Column, value: Any) -> str:
         return fmt.shape(value)
     if column.kind == BYTES:
         return fmt.human_bytes(value)
+    if column.kind == RATIO:
+        return f"{value:.2f}x"
     return str(value)
 
 
 def machine_cell(column: Column, value: Any) -> Any:
     """A value as programs read it: exact integers, fractions to 6 places."""
-    if column.kind == SHARE and value is not None:
+    if column.kind in (SHARE, RATIO) and value is not None:
         return f"{value:.6f}"
     if column.kind == SHAPE:
         return fmt.shape(value)
@@ -94,7 +96,8 @@ def to_rich(tables: Sequence[Table], width: int | None = None) -> str:
     from rich.console import Console
     from rich.table import Table as RichTable
 
-    console = Console(file=io.StringIO(), width=width or 160, color_system=None,
+    # wide enough never to wrap a number; tables take only the width they need
+    console = Console(file=io.StringIO(), width=width or 1000, color_system=None,
                       highlight=False)
     for number, table in enumerate(tables):
         if number:
@@ -104,7 +107,7 @@ def to_rich(tables: Sequence[Table], width: int | None = None) -> str:
                                caption="\n".join(table.notes) or None, caption_justify="left")
         for c in columns:
             rich_table.add_column(c.header, justify="left" if c.kind in TEXT_KINDS
-                                  else "right", overflow="fold")
+                                  else "right", no_wrap=c.kind not in TEXT_KINDS)
         for row in table.rows:
             rich_table.add_row(*(cell(c, row.get(c.key)) for c in columns))
         console.print(rich_table)

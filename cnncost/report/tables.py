@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cnncost.analysis import Analysis
+from cnncost.analysis import Analysis, figures
 from cnncost.ir import numel
 from cnncost.passes.rollup import Group
 from cnncost.report import fmt
 
-TEXT, COUNT, SHARE, SHAPE, BYTES = "text", "count", "share", "shape", "bytes"
+TEXT, COUNT, SHARE, SHAPE, BYTES, RATIO = "text", "count", "share", "shape", "bytes", "ratio"
 
 MULT_ADDS = "mult-adds\n(multiply-accumulates)"
 MEM_ACCESS = "mem_access\n(memory access cost, elements)"
@@ -44,34 +44,6 @@ def convention(a: Analysis) -> str:
             f"batch {a.graph.nodes[0].shape[0]}. Definitions: docs/metrics.md")
 
 
-def totals(a: Analysis) -> dict[str, Any]:
-    """The headline figures, by metric name (the JSON ``totals`` object)."""
-    t, net, mem, b = a.totals, a.network, a.memory, a.bytes_per_element
-    return {
-        "params": t.params,
-        "weights": t.weights,
-        "biases": t.biases,
-        "norm_params": t.norm_params,
-        "buffers": t.buffers,
-        "mult_adds": t.mult_adds,
-        "flops": t.flops,
-        "elementwise_ops": t.elementwise_ops,
-        "mem_access": t.mem_access,
-        "mem_access_bytes": t.mem_access * b,
-        "param_bytes": t.params * b,
-        "peak_activation_elements": mem.peak_elements,
-        "peak_activation_bytes": mem.peak_elements * b,
-        "peak_activation_at": a.graph.nodes[mem.peak_node].name,
-        "activation_elements": sum(mem.buffer_elements),
-        "layers": net.layers,
-        "kernels": net.kernels,
-        "fragments": net.fragments,
-        "max_parallel_branches": net.width,
-        "elementwise_mem_access": net.elementwise_mem_access,
-        "elementwise_mem_access_share": net.elementwise_share,
-    }
-
-
 _SUMMARY = (
     ("params", "params (weights + biases + BN gamma/beta)", COUNT),
     ("weights", "  weights", COUNT),
@@ -92,7 +64,7 @@ _SUMMARY = (
 
 
 def summary_table(a: Analysis) -> Table:
-    values = totals(a)
+    values = figures(a)
     rows = []
     for key, label, kind in _SUMMARY:
         value = values[key]

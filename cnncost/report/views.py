@@ -121,3 +121,23 @@ def library_table(figures: bool = False) -> Table:
                "its header and tests/test_specs_*.py; guidelines broken: the G1-G4 verdicts "
                "under the default thresholds (docs/guidelines.md)",
                "made by: cnncost specs --figures --format markdown > docs/architectures.md"))
+
+
+def compare_text(models: list, fmt: str, *, baseline: str | None, sort: str | None,
+                 columns: str | None) -> str:
+    from cnncost.report.gate import compare_document, compare_table
+
+    table = compare_table(models, baseline=baseline, sort=sort, columns=columns)
+    if fmt == "json":
+        return render.to_json(compare_document(models, table))
+    return table_text(table, fmt)
+
+
+def check_text(outcomes: list, models: list, fmt: str) -> str:
+    from cnncost.report.gate import check_document, check_table, junit_xml
+
+    if fmt == "junit":
+        return junit_xml(outcomes, models)
+    if fmt == "json":
+        return render.to_json(check_document(outcomes, models))
+    return table_text(check_table(outcomes, models), fmt)

@@ -16,12 +16,13 @@ from cnncost.errors import Problem, RuleError, SpecError, suggest
 from cnncost.ir import Graph, Loc, Node, numel
 from cnncost.ops import Input, lookup, op_names
 from cnncost.spec import attrs
+from cnncost.spec.budget import Limit, read_budget
 from cnncost.spec.expr import FAILED, Unavailable
 from cnncost.spec.expr import evaluate as evaluate_expr
 from cnncost.spec.yamldoc import Map, Seq
 
 TOP_KEYS = ("name", "description", "source", "notes", "reference", "variables", "variants",
-            "let", "input", "blocks", "layers", "outputs")
+            "let", "input", "blocks", "layers", "outputs", "budget")
 COMMON_LAYER_KEYS = ("name", "inputs", "when", "repeat", "doc")
 BLOCK_CALL_KEYS = (*COMMON_LAYER_KEYS, "block", "args")
 BLOCK_KEYS = ("doc", "args", "let", "inputs", "layers", "output")
@@ -95,6 +96,10 @@ class _Builder:
         if "reference" in doc and not isinstance(doc["reference"], Map):
             self.problem("reference must be a mapping (figures the source publishes)",
                          doc.where("reference"))
+        budget: list[Limit] = []
+        if "budget" in doc:
+            budget, problems = read_budget(doc["budget"], doc.where("budget"))
+            self.problems.extend(problems)
 
         variables = self.variables(doc, overrides, variant)
         self.globals = dict(variables)
@@ -116,7 +121,8 @@ class _Builder:
             raise SpecError(self.problems)
         return Graph(name=name, nodes=tuple(self.nodes), outputs=outputs,
                      variables=tuple(variables.items()), source=self.file,
-                     description=doc.get("description", "") or "", variant=variant or "")
+                     description=doc.get("description", "") or "", variant=variant or "",
+                     budget=tuple(budget))
 
     def variables(self, doc: Map, overrides: dict[str, Any],
                   variant: str | None) -> dict[str, Any]:
