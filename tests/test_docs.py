@@ -37,3 +37,17 @@ def test_guideline_tables_are_current():
     assert document == updated(document, guideline_tables()), (
         "docs/guidelines.md is stale: regenerate its tables with "
         "python -m cnncost.docgen docs/guidelines.md")
+
+
+def test_ci_recipes_parse_and_the_hook_runs_cnncost_check():
+    import yaml
+
+    hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    assert hooks[0]["id"] == "cnncost-check" and hooks[0]["entry"] == "cnncost check"
+    assert hooks[0]["language"] == "python"
+    recipes = re.findall(r"```yaml\n(.*?)```", (ROOT / "docs" / "ci.md").read_text(), re.DOTALL)
+    workflow = next(yaml.safe_load(r) for r in recipes if "jobs:" in r)
+    steps = workflow["jobs"]["cost-budgets"]["steps"]
+    assert any("cnncost check" in step.get("run", "") for step in steps)
+    config = next(yaml.safe_load(r) for r in recipes if "repos:" in r)
+    assert config["repos"][0]["hooks"][0]["id"] == hooks[0]["id"]
