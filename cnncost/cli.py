@@ -21,6 +21,20 @@ app = typer.Typer(
          "(multiply-accumulates), mem_access (memory access cost), activation memory.")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from cnncost import __version__
+        typer.echo(f"cnncost {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Show the version and exit.")]
+          = False) -> None:
+    """Options that come before the command."""
+
+
 class Format(str, Enum):
     table = "table"
     json = "json"
@@ -122,8 +136,7 @@ def analyze(
     config: ConfigOption = None,
     thresholds: ThresholdOption = [],
 ) -> None:
-    """Analyze one architecture: totals, the G1-G4 guideline summary, and per layer, op type
-    or block."""
+    """Analyze one architecture: totals, guideline summary, per layer, op type or block."""
 
     def body() -> str:
         from cnncost.report.views import analysis_text
@@ -148,8 +161,7 @@ def guidelines(
     config: ConfigOption = None,
     thresholds: ThresholdOption = [],
 ) -> None:
-    """Where the architecture breaks the ShuffleNet V2 guidelines G1-G4, by how much, what it
-    costs in mem_access, and what the paper advises."""
+    """Where the architecture breaks the ShuffleNet V2 guidelines G1-G4, and what it costs."""
 
     def body() -> str:
         from cnncost.report.views import guidelines_text
@@ -219,8 +231,7 @@ def check(
     config: ConfigOption = None,
     thresholds: ThresholdOption = [],
 ) -> None:
-    """Gate CI on cost budgets: exit 0 when every limit holds, 1 when one is exceeded, 2 when
-    the check could not run."""
+    """Gate CI on cost budgets: exit 0 all hold, 1 one exceeded, 2 could not run."""
     from cnncost.errors import EXIT_FAILED
 
     failed = False
@@ -279,7 +290,7 @@ def specs(
         "--figures", help="Analyze every variant: params, mult-adds, mem_access, peak "
                           "activation memory (this is how docs/architectures.md is made).")] = False,
 ) -> None:
-    """List the bundled architecture library: names, descriptions, variables and variants."""
+    """List the bundled architecture library: names, variables, variants."""
 
     def body() -> str:
         from cnncost.report.views import library_table, table_text

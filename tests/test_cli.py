@@ -133,3 +133,8 @@ def test_errors_exit_2_from_a_real_process(tmp_path):
     assert result.returncode == 2
     assert result.stdout == ""
     assert "unknown op 'conv2d_typo'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_version():
+    from cnncost import __version__
+    assert run_ok("--version").strip() == f"cnncost {__version__}"
