@@ -117,6 +117,8 @@ class _Builder:
             outputs = self.outputs(doc, names, last)
         except _Fatal:
             outputs = ()
+            if not self.problems:  # every bound that stops the build says why; be sure
+                self.problem("the spec could not be built", doc.loc)
         if self.problems:
             raise SpecError(self.problems)
         return Graph(name=name, nodes=tuple(self.nodes), outputs=outputs,
@@ -272,9 +274,7 @@ class _Builder:
             if not isinstance(args, Map):
                 self.problem("args must be a mapping of name: default (null = required)",
                              body.where("args"))
-            inputs = body.get("inputs", ["input"])
-            if not isinstance(inputs, list) or not inputs or not all(
-                    isinstance(i, str) and _NAME.match(i) for i in inputs):
+            if not _valid_names(body.get("inputs", ["input"])):
                 self.problem("inputs of a block is a list of names, e.g. [x, skip]",
                              body.where("inputs"))
             if "output" in body and not isinstance(body["output"], str):
@@ -360,7 +360,7 @@ class _Builder:
                                     raw.where("batch"))
         elif isinstance(raw, list):
             shape, batch = self.read_value(attrs.shape, raw, self.globals, loc), 1
-        elif raw is not None:
+        elif "input" in doc:
             self.problem("input is {shape: [C, H, W]} (optionally with batch: N)", loc)
         if shape is None or batch is None:
             raise _Fatal
@@ -410,15 +410,18 @@ class _Builder:
             return POISON
         is_op = "op" in item
         target = lookup(item["op"]) if is_op and isinstance(item["op"], str) else None
-        if (is_op and target is None) or (not is_op and item.get("block") not in self.blocks):
+        block = item.get("block")
+        if (is_op and target is None) or (not is_op and not (isinstance(block, str)
+                                                            and block in self.blocks)):
             names[name] = POISON
             return POISON  # unknown op or block: reported by the static check
 
         if "inputs" in item:
             raw = item["inputs"]
             refs = [raw] if isinstance(raw, str) else raw
-            if not isinstance(refs, list):
-                return POISON
+            if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
+                names[name] = POISON
+                return POISON  # reported by the static check
             # a left-out input is an error only if this layer is built: decided after `when`
             sources = [self.resolve(r, names, _item_loc(item, "inputs", i), prefix + name,
                                     allow_skipped=True) for i, r in enumerate(refs)]
@@ -590,6 +593,8 @@ class _Builder:
                          context=full_name)
             return POISON
         input_names = body.get("inputs", ["input"])
+        if not _valid_names(input_names):
+            return POISON  # reported by read_blocks
         if len(sources) != len(input_names):
             self.problem(f"block '{block}' takes {len(input_names)} input(s) "
                          f"({', '.join(map(str, input_names))}), got {len(sources)}",
@@ -656,6 +661,11 @@ class _Builder:
         except RuleError as exc:
             self.fail(exc, loc)
             return None
+
+
+def _valid_names(names: Any) -> bool:
+    return isinstance(names, list) and bool(names) and all(
+        isinstance(n, str) and _NAME.match(n) for n in names)
 
 
 def _item_loc(item: Map, key: str, index: int) -> Loc:

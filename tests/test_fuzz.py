@@ -1,0 +1,64 @@
+"""Bad input never crashes: bundled specs with random values, keys and items broken must either
+build and analyse or fail with a CnncostError (exit 2), never another exception."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import yaml
+
+from cnncost.analysis import analyze
+from cnncost.errors import CnncostError
+from cnncost.spec import graph_from_text
+from conftest import SPECS
+
+JUNK = [0, -1, 1, 2, 3, 10**9, 10**30, 1.5, -0.5, "", "x", "same", "valid", "in_channels",
+        "1/0", "2**200", [], [1], [1, 2, 3], {}, {"a": 1}, None, True, False, "relu", "conv2d",
+        "input", "[1,2][5]", "max()", "'a'*3", "index", "__import__('os')", [0, 0], "1e400",
+        {"op": "relu"}, [{"op": "add"}]]
+NEW_KEYS = ["zzz", "op", "block", "inputs", "repeat", "when", "name", "args", "let", "budget"]
+
+
+def mutate(node, rng: random.Random):
+    """Replace, add or delete a few values somewhere in a parsed spec."""
+    if isinstance(node, dict) and node:
+        roll = rng.random()
+        if roll < 0.3:
+            key = rng.choice(list(node))
+            node[key] = rng.choice(JUNK) if rng.random() < 0.7 else mutate(node[key], rng)
+        elif roll < 0.4:
+            node[rng.choice(NEW_KEYS)] = rng.choice(JUNK)
+        elif roll < 0.45:
+            del node[rng.choice(list(node))]
+        else:
+            for key in list(node):
+                if rng.random() < 0.2:
+                    node[key] = mutate(node[key], rng)
+    elif isinstance(node, list) and node:
+        roll = rng.random()
+        if roll < 0.3:
+            i = rng.randrange(len(node))
+            node[i] = rng.choice(JUNK) if rng.random() < 0.5 else mutate(node[i], rng)
+        elif roll < 0.4:
+            del node[rng.randrange(len(node))]
+        else:
+            for i in range(len(node)):
+                if rng.random() < 0.2:
+                    node[i] = mutate(node[i], rng)
+    return node
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_mutated_specs_fail_cleanly(seed):
+    rng = random.Random(seed)
+    paths = sorted(SPECS.rglob("*.yaml"))
+    for _ in range(40):
+        doc = yaml.safe_load(rng.choice(paths).read_text())
+        for _ in range(rng.randint(1, 4)):
+            doc = mutate(doc, rng)
+        text = yaml.safe_dump(doc, sort_keys=False)
+        try:
+            analyze(graph_from_text(text), fuse=rng.choice(["none", "bn-act"]))
+        except CnncostError as exc:
+            assert exc.problems and all(p.message for p in exc.problems)
