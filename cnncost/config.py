@@ -42,7 +42,7 @@ def _from_file(path: Path, thresholds: Thresholds) -> Thresholds:
     from cnncost.errors import suggest
     from cnncost.spec.yamldoc import Map, load
 
-    doc = load(path)
+    doc = load(path, "config file")
     if not isinstance(doc, Map):
         raise SpecError(Problem("a config file is a mapping, e.g. guidelines: "
                                 "{g4.max_share: 0.7}", getattr(doc, "loc", None)))

@@ -77,7 +77,7 @@ class BudgetFile:
 def read_budget_file(path: str | Path) -> BudgetFile:
     from cnncost.spec.yamldoc import Map, load
 
-    doc = load(path)
+    doc = load(path, "budget file")
     if not isinstance(doc, Map):
         raise SpecError(Problem("a budget file is a mapping with budget: and/or models:",
                                 getattr(doc, "loc", None), "see docs/ci.md"))

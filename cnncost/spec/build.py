@@ -9,6 +9,7 @@ a layer's input (``in_channels``).
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -694,16 +695,29 @@ def _auto_names(layers: Seq) -> list[str]:
     return names
 
 
+def _read_text(text: str) -> Any:
+    """Command-line text as a value: YAML (so [1, 2] is a list and true a boolean), and
+    numbers YAML 1.1 misses, such as 1e-9."""
+    import yaml
+
+    try:
+        value = yaml.safe_load(text) if text.strip() else text
+    except yaml.YAMLError:
+        return text
+    if isinstance(value, str):
+        for kind in (int, float):
+            try:
+                return kind(value)
+            except ValueError:
+                pass
+    return value
+
+
 def _coerce(default: Any, value: Any) -> Any:
     """A setting for a variable, of the same type as its default. Text from the command line
     is read as YAML for number, boolean and list variables, and kept as it is for text ones."""
     if isinstance(value, str) and not isinstance(default, str):
-        import yaml
-
-        try:
-            value = yaml.safe_load(value) if value.strip() else value
-        except yaml.YAMLError:
-            pass
+        value = _read_text(value)
     if isinstance(default, bool):
         if isinstance(value, bool):
             return value
@@ -716,6 +730,8 @@ def _coerce(default: Any, value: Any) -> Any:
         raise RuleError("expected a whole number")
     if isinstance(default, float):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise RuleError("expected a finite number")
             return float(value)
         raise RuleError("expected a number")
     if isinstance(default, str):

@@ -190,8 +190,9 @@ def _problem(exc: yaml.YAMLError) -> str:
     return f"{context}: {text}" if context else text
 
 
-def parse(text: str, file: str) -> Any:
-    """Parse one YAML document into Map/Seq/scalars; raise SpecError with every problem."""
+def parse(text: str, file: str, what: str = "spec") -> Any:
+    """Parse one YAML document into Map/Seq/scalars; raise SpecError with every problem.
+    ``what`` names the kind of file in messages ("spec", "budget file", ...)."""
     loader = _Loader(text)
     try:
         try:
@@ -204,8 +205,9 @@ def parse(text: str, file: str) -> Any:
         except yaml.YAMLError as exc:
             raise SpecError(Problem(f"not valid YAML: {_problem(exc)}", Loc(file, 1, 1, "")))
         if node is None:
-            raise SpecError(Problem("the spec is empty", Loc(file, 1, 1, ""),
-                                    hint="a spec needs at least name, input and layers"))
+            raise SpecError(Problem(f"the {what} is empty", Loc(file, 1, 1, ""),
+                                    hint="a spec needs at least name, input and layers"
+                                    if what == "spec" else "see docs/ci.md"))
         builder = _Builder(file, loader)
         try:
             value = builder.build(node, "", 0, False)
@@ -218,8 +220,8 @@ def parse(text: str, file: str) -> Any:
         loader.dispose()
 
 
-def load(path: str | Path) -> Any:
-    """Read and parse a spec file; every failure is a SpecError naming the file."""
+def load(path: str | Path, what: str = "spec") -> Any:
+    """Read and parse a YAML file; every failure is a SpecError naming the file."""
     file = str(path)
     p = Path(path)
     try:
@@ -241,4 +243,4 @@ def load(path: str | Path) -> Any:
     except UnicodeDecodeError as exc:
         raise SpecError(Problem(f"not UTF-8 text (byte {exc.start})", Loc(file, 1, 1, ""),
                                 hint="specs are UTF-8 YAML files"))
-    return parse(text, file)
+    return parse(text, file, what)
