@@ -11,7 +11,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from cnncost.errors import EXIT_ERROR, CnncostError, UsageError
+from cnncost.errors import CnncostError, UsageError
 
 EXIT_BUG = 3
 
@@ -129,7 +129,8 @@ def analyze(
     variant: VariantOption = None,
     format: FormatOption = Format.table,
     layers: Annotated[bool, typer.Option("--layers", help="One row per layer.")] = False,
-    by: Annotated[Optional[By], typer.Option("--by", help="Roll up by op type or by block.")] = None,
+    by: Annotated[Optional[By], typer.Option(
+        "--by", help="Roll up by op type or by block.")] = None,
     depth: DepthOption = 1,
     dtype: Annotated[Dtype, typer.Option("--dtype", help="Bytes per element.")] = Dtype.fp32,
     fuse: FuseOption = Fuse.none,
@@ -288,7 +289,7 @@ def specs(
     format: FormatOption = Format.table,
     figures: Annotated[bool, typer.Option(
         "--figures", help="Analyze every variant: params, mult-adds, mem_access, peak "
-                          "activation memory (this is how docs/architectures.md is made).")] = False,
+                          "activation memory (how docs/architectures.md is made).")] = False,
 ) -> None:
     """List the bundled architecture library: names, variables, variants."""
 

@@ -16,7 +16,6 @@ import math
 
 import pytest
 
-from cnncost.errors import SpecError, UsageError
 from cnncost.passes.guidelines import Thresholds, g1_bound
 from cnncost.spec.yamldoc import load
 from conftest import SPECS, analysis, analyze_ref, cli
@@ -231,7 +230,8 @@ def test_table_4_relu_and_shortcut(column, c):
 def test_analyze_shows_a_one_line_summary_per_guideline():
     result = cli("analyze", "mobilenet_v2")
     assert result.exit_code == 0
-    lines = [l for l in result.stdout.splitlines() if l.strip().startswith(("G1", "G2", "G3", "G4"))]
+    lines = [line for line in result.stdout.splitlines()
+             if line.strip().startswith(("G1", "G2", "G3", "G4"))]
     assert len(lines) == 4
     assert "warn" in lines[0] and "pass" in lines[1] and "warn" in lines[3]
 

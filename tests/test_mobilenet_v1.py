@@ -54,7 +54,8 @@ TF_SLIM_075_128 = [
 
 
 def our_name(tf_name: str) -> str:
-    """TF-slim 'Conv2d_3_pointwise' is our 'Conv2d_3.pointwise.conv'; 'Conv2d_0' is 'Conv2d_0.conv'."""
+    """TF-slim 'Conv2d_3_pointwise' is our 'Conv2d_3.pointwise.conv'; 'Conv2d_0' is
+    'Conv2d_0.conv'."""
     unit, _, part = tf_name.partition("wise")[0].rpartition("_")
     if tf_name == "Conv2d_0":
         return "Conv2d_0.conv"
