@@ -9,8 +9,6 @@ a layer's input (``in_channels``).
 
 from __future__ import annotations
 
-import math
-import re
 from typing import Any
 
 from cnncost.errors import Problem, RuleError, SpecError, suggest
@@ -20,6 +18,7 @@ from cnncost.spec import attrs
 from cnncost.spec.budget import Limit, read_budget
 from cnncost.spec.expr import FAILED, Unavailable
 from cnncost.spec.expr import evaluate as evaluate_expr
+from cnncost.spec.variables import NAME, read_variables
 from cnncost.spec.yamldoc import Map, Seq
 
 TOP_KEYS = ("name", "description", "source", "notes", "reference", "variables", "variants",
@@ -28,7 +27,6 @@ COMMON_LAYER_KEYS = ("name", "inputs", "when", "repeat", "doc")
 BLOCK_CALL_KEYS = (*COMMON_LAYER_KEYS, "block", "args")
 BLOCK_KEYS = ("doc", "args", "let", "inputs", "layers", "output")
 INPUT_KEYS = ("shape", "batch")
-LAYER_ENV = ("in_channels", "in_height", "in_width")
 
 MAX_GRAPH_NODES = 1_000_000
 MAX_DIM = 1 << 24
@@ -37,7 +35,6 @@ MAX_BLOCK_DEPTH = 32
 
 POISON = -1  # the layer failed; whoever reads it is skipped
 SKIPPED = -2  # the layer's `when` was false
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 
 
 class _Fatal(Exception):
@@ -55,7 +52,6 @@ class _Builder:
         self.nodes: list[Node] = []
         self.blocks: dict[str, Map] = {}
         self.globals: dict[str, Any] = {}
-        self.choices: dict[str, list[Any]] = {}
         self.stack: list[str] = []
 
     # -- reporting -------------------------------------------------------------------------
@@ -102,7 +98,8 @@ class _Builder:
             budget, problems = read_budget(doc["budget"], doc.where("budget"))
             self.problems.extend(problems)
 
-        variables = self.variables(doc, overrides, variant)
+        variables, problems = read_variables(doc, overrides, variant)
+        self.problems.extend(problems)
         self.globals = dict(variables)
         self.let(doc.get("let"), doc, self.globals, context=None)
         self.read_blocks(doc.get("blocks"), doc)
@@ -127,110 +124,6 @@ class _Builder:
                      description=doc.get("description", "") or "", variant=variant or "",
                      budget=tuple(budget))
 
-    def variables(self, doc: Map, overrides: dict[str, Any],
-                  variant: str | None) -> dict[str, Any]:
-        """Defaults, then the chosen variant's settings, then --set overrides."""
-        raw = doc.get("variables", Map())
-        if not isinstance(raw, Map):
-            self.problem("variables must be a mapping of name: default value",
-                         doc.where("variables"))
-            raw = Map()
-        values: dict[str, Any] = {}
-        for key, value in raw.items():
-            if not isinstance(key, str) or not _NAME.match(key) or key in LAYER_ENV:
-                self.problem(f"'{key}' cannot be a variable name", raw.where(key),
-                             "names are letters, digits and _, and not " + ", ".join(LAYER_ENV))
-                continue
-            if isinstance(value, Map):
-                value = self.declared_variable(key, value)
-            if value is None:
-                self.problem(f"variable '{key}' needs a default value (a number, text or list)",
-                             raw.where(key), "or {default: value, choices: [...]}")
-                continue
-            values[key] = value
-        variants = self.variants(doc, values)
-        if variant is not None:
-            if variant not in variants:
-                self.problem(f"--variant {variant}: the spec has no variant '{variant}'",
-                             doc.where("variants") if "variants" in doc else None,
-                             suggest(variant, variants) if variants
-                             else "this spec has no variants")
-            else:
-                values.update(variants[variant])
-        for key, value in overrides.items():
-            if key not in values:
-                self.problem(f"--set {key}: the spec has no variable '{key}'",
-                             doc.where("variables") if "variables" in doc else None,
-                             suggest(key, values) if values else "this spec has no variables")
-                continue
-            self.setting(values, key, value, f"--set {key}={_text(value)}", raw.where(key))
-        return values
-
-    def declared_variable(self, key: str, spec: Map) -> Any:
-        """``{default: x, choices: [...], doc: ...}``: remember the choices; return the default."""
-        for k in spec:
-            if k not in ("default", "choices", "doc"):
-                self.problem(f"unknown key '{k}' in variable '{key}'", spec.where(k),
-                             suggest(str(k), ("default", "choices", "doc")))
-        default = spec.get("default")
-        if default is None or isinstance(default, Map):
-            return None
-        choices = spec.get("choices")
-        if choices is not None:
-            if not isinstance(choices, list) or not choices:
-                self.problem(f"choices of '{key}' must be a non-empty list", spec.where("choices"))
-            elif default not in choices:
-                self.problem(f"default {default!r} of '{key}' is not one of its choices",
-                             spec.where("default"))
-            else:
-                self.choices[key] = list(choices)
-        return default
-
-    def setting(self, values: dict[str, Any], key: str, value: Any, label: str,
-                loc: Loc) -> None:
-        """Set ``values[key]`` (which holds the default or the current value) from a variant
-        or --set, read as the default's type and checked against the variable's choices."""
-        try:
-            result = _coerce(values[key], value)
-            choices = self.choices.get(key)
-            if choices is not None and result not in choices:
-                raise RuleError(f"{result!r} is not one of {', '.join(map(str, choices))}",
-                                hint=suggest(str(result), map(str, choices), listing=False)
-                                or None)
-        except RuleError as exc:
-            self.fail(exc, loc, prefix=f"{label}: ")
-            return
-        values[key] = result
-
-    def variants(self, doc: Map, defaults: dict[str, Any]) -> dict[str, dict[str, Any]]:
-        """Every variant's variable settings, each checked against the variables."""
-        raw = doc.get("variants")
-        if raw is None:
-            return {}
-        if not isinstance(raw, Map):
-            self.problem("variants must be a mapping of variant name: {variable: value}",
-                         doc.where("variants"))
-            return {}
-        variants: dict[str, dict[str, Any]] = {}
-        for name, settings in raw.items():
-            if not isinstance(name, str):
-                self.problem(f"variant name {name!r} must be text (quote it)", raw.where(name))
-                continue
-            if not isinstance(settings, Map):
-                self.problem(f"variant '{name}' must be a mapping of variable: value",
-                             raw.where(name))
-                continue
-            chosen: dict[str, Any] = {}
-            for key, value in settings.items():
-                if key not in defaults:
-                    self.problem(f"variant '{name}' sets '{key}', which is not a variable",
-                                 settings.where(key), suggest(str(key), defaults))
-                    continue
-                chosen[key] = defaults[key]
-                self.setting(chosen, key, value, f"variant '{name}', {key}", settings.where(key))
-            variants[name] = chosen
-        return variants
-
     def let(self, raw: Any, owner: Map, env: dict[str, Any], context: str | None) -> bool:
         """Evaluate ``let`` definitions in order into ``env``; False if one failed."""
         if raw is None:
@@ -240,7 +133,7 @@ class _Builder:
             return False
         ok = True
         for key, value in raw.items():
-            if not isinstance(key, str) or not _NAME.match(key):
+            if not isinstance(key, str) or not NAME.match(key):
                 self.problem(f"'{key}' cannot be a name", raw.where(key))
                 ok = False
                 continue
@@ -261,7 +154,7 @@ class _Builder:
             return
         for name, body in raw.items():
             loc = raw.where(name)
-            if not isinstance(name, str) or not _NAME.match(name):
+            if not isinstance(name, str) or not NAME.match(name):
                 self.problem(f"'{name}' cannot be a block name", loc)
                 continue
             if not isinstance(body, Map):
@@ -308,7 +201,7 @@ class _Builder:
             self.problem("a layer has exactly one of 'op' or 'block'", item.loc,
                          "op names a primitive (conv2d, relu, ...); block names one of blocks:")
             return
-        if "name" in item and (not isinstance(item["name"], str) or not _NAME.match(item["name"])):
+        if "name" in item and (not isinstance(item["name"], str) or not NAME.match(item["name"])):
             self.problem(f"name {item['name']!r} is not a valid layer name", item.where("name"),
                          "names are letters, digits, _ and -, starting with a letter; dots "
                          "separate blocks and are added for you")
@@ -407,7 +300,7 @@ class _Builder:
     def layer(self, item: Map, auto: str, prefix: str, env: dict[str, Any],
               names: dict[str, int], prev: int) -> int:
         name = item.get("name", auto)
-        if not isinstance(name, str) or not _NAME.match(name):
+        if not isinstance(name, str) or not NAME.match(name):
             return POISON
         is_op = "op" in item
         target = lookup(item["op"]) if is_op and isinstance(item["op"], str) else None
@@ -666,7 +559,7 @@ class _Builder:
 
 def _valid_names(names: Any) -> bool:
     return isinstance(names, list) and bool(names) and all(
-        isinstance(n, str) and _NAME.match(n) for n in names)
+        isinstance(n, str) and NAME.match(n) for n in names)
 
 
 def _item_loc(item: Map, key: str, index: int) -> Loc:
@@ -693,56 +586,6 @@ def _auto_names(layers: Seq) -> list[str]:
         seen[base] = seen.get(base, 0) + 1
         names.append(base if totals[base] == 1 else f"{base}_{seen[base]}")
     return names
-
-
-def _read_text(text: str) -> Any:
-    """Command-line text as a value: YAML (so [1, 2] is a list and true a boolean), and
-    numbers YAML 1.1 misses, such as 1e-9."""
-    import yaml
-
-    try:
-        value = yaml.safe_load(text) if text.strip() else text
-    except yaml.YAMLError:
-        return text
-    if isinstance(value, str):
-        for kind in (int, float):
-            try:
-                return kind(value)
-            except ValueError:
-                pass
-    return value
-
-
-def _coerce(default: Any, value: Any) -> Any:
-    """A setting for a variable, of the same type as its default. Text from the command line
-    is read as YAML for number, boolean and list variables, and kept as it is for text ones."""
-    if isinstance(value, str) and not isinstance(default, str):
-        value = _read_text(value)
-    if isinstance(default, bool):
-        if isinstance(value, bool):
-            return value
-        raise RuleError("expected true or false")
-    if isinstance(default, int):
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise RuleError("expected a whole number")
-    if isinstance(default, float):
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if not math.isfinite(value):
-                raise RuleError("expected a finite number")
-            return float(value)
-        raise RuleError("expected a number")
-    if isinstance(default, str):
-        if isinstance(value, str):
-            return value
-        raise RuleError("expected text")
-    if isinstance(default, list):
-        if isinstance(value, list):
-            return value
-        raise RuleError("expected a list, e.g. [24, 48, 96]")
-    return value
 
 
 def build_graph(doc: Any, file: str, overrides: dict[str, Any] | None = None,
