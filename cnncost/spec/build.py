@@ -18,7 +18,7 @@ from cnncost.spec import attrs
 from cnncost.spec.budget import Limit, read_budget
 from cnncost.spec.expr import FAILED, Unavailable
 from cnncost.spec.expr import evaluate as evaluate_expr
-from cnncost.spec.variables import NAME, read_variables
+from cnncost.spec.variables import NAME, read_variables, text_of
 from cnncost.spec.yamldoc import Map, Seq
 
 TOP_KEYS = ("name", "description", "source", "notes", "reference", "variables", "variants",
@@ -39,10 +39,6 @@ SKIPPED = -2  # the layer's `when` was false
 
 class _Fatal(Exception):
     """Stop building: a bound was hit and going on would only waste time."""
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else repr(value)
 
 
 class _Builder:
@@ -215,16 +211,16 @@ class _Builder:
             op = item["op"]
             cls = lookup(op) if isinstance(op, str) else None
             if cls is None:
-                self.problem(f"unknown op '{_text(op)}'", item.where("op"),
-                             suggest(_text(op), op_names()) + " (cnncost ops lists them)")
+                self.problem(f"unknown op '{text_of(op)}'", item.where("op"),
+                             suggest(text_of(op), op_names()) + " (cnncost ops lists them)")
                 return
             known = (*COMMON_LAYER_KEYS, "op", *(a.name for a in cls.attributes()))
             what = f"for op {op}"
         else:
             block = item["block"]
             if not isinstance(block, str) or block not in self.blocks:
-                self.problem(f"unknown block '{_text(block)}'", item.where("block"),
-                             suggest(_text(block), self.blocks) if self.blocks
+                self.problem(f"unknown block '{text_of(block)}'", item.where("block"),
+                             suggest(text_of(block), self.blocks) if self.blocks
                              else "this spec defines no blocks")
                 return
             known = BLOCK_CALL_KEYS

@@ -15,7 +15,7 @@ LAYER_ENV = ("in_channels", "in_height", "in_width")  # names a layer's expressi
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 
 
-def _text(value: Any) -> str:
+def text_of(value: Any) -> str:
     return value if isinstance(value, str) else repr(value)
 
 
@@ -70,7 +70,7 @@ class _Reader:
                              doc.where("variables") if "variables" in doc else None,
                              suggest(key, values) if values else "this spec has no variables")
                 continue
-            self.setting(values, key, value, f"--set {key}={_text(value)}", raw.where(key))
+            self.setting(values, key, value, f"--set {key}={text_of(value)}", raw.where(key))
         return values
 
     def declared_variable(self, key: str, spec: Map) -> Any:
@@ -139,7 +139,7 @@ class _Reader:
         return variants
 
 
-def _read_text(text: str) -> Any:
+def _readtext_of(text: str) -> Any:
     """Command-line text as a value: YAML (so [1, 2] is a list and true a boolean), and
     numbers YAML 1.1 misses, such as 1e-9."""
     import yaml
@@ -161,7 +161,7 @@ def _coerce(default: Any, value: Any) -> Any:
     """A setting for a variable, of the same type as its default. Text from the command line
     is read as YAML for number, boolean and list variables, and kept as it is for text ones."""
     if isinstance(value, str) and not isinstance(default, str):
-        value = _read_text(value)
+        value = _readtext_of(value)
     if isinstance(default, bool):
         if isinstance(value, bool):
             return value
