@@ -117,6 +117,8 @@ ThresholdOption = Annotated[list[str], typer.Option(
     help="Set a guideline threshold, e.g. --threshold g4.max_share=0.7 (or 70%).")]
 DepthOption = Annotated[int, typer.Option(
     "--depth", min=1, help="Block depth (dotted-name parts) for --by block and the guidelines.")]
+DtypeOption = Annotated[Dtype, typer.Option(
+    "--dtype", help="Bytes per element of the byte figures.")]
 FuseOption = Annotated[Fuse, typer.Option(
     "--fuse", help="none: every op its own kernel (the paper's setting); "
                    "bn-act: BN folded and activations fused into the conv.")]
@@ -132,7 +134,7 @@ def analyze(
     by: Annotated[Optional[By], typer.Option(
         "--by", help="Roll up by op type or by block.")] = None,
     depth: DepthOption = 1,
-    dtype: Annotated[Dtype, typer.Option("--dtype", help="Bytes per element.")] = Dtype.fp32,
+    dtype: DtypeOption = Dtype.fp32,
     fuse: FuseOption = Fuse.none,
     config: ConfigOption = None,
     thresholds: ThresholdOption = [],
@@ -190,7 +192,7 @@ def compare(
         "--columns", help="Comma-separated columns (default: params, mult_adds, mem_access, "
                           "mem_access_bytes, peak_activation_bytes, "
                           "elementwise_mem_access_share, G1-G4).")] = None,
-    dtype: Annotated[Dtype, typer.Option("--dtype", help="Bytes per element.")] = Dtype.fp32,
+    dtype: DtypeOption = Dtype.fp32,
     fuse: FuseOption = Fuse.none,
     config: ConfigOption = None,
     thresholds: ThresholdOption = [],
@@ -227,7 +229,7 @@ def check(
     format: Annotated[CheckFormat, typer.Option(
         "--format", "-f", help="table, json, csv, markdown (CI job summaries) or junit.")]
     = CheckFormat.table,
-    dtype: Annotated[Dtype, typer.Option("--dtype", help="Bytes per element.")] = Dtype.fp32,
+    dtype: DtypeOption = Dtype.fp32,
     fuse: FuseOption = Fuse.none,
     config: ConfigOption = None,
     thresholds: ThresholdOption = [],
