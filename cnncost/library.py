@@ -115,6 +115,9 @@ def catalog() -> list[Entry]:
         if not isinstance(doc, dict):
             continue
         variables = doc.get("variables") or {}
+        if isinstance(variables, dict):  # a declared variable {default, choices}: its default
+            variables = {k: v.get("default") if isinstance(v, dict) else v
+                         for k, v in variables.items()}
         variants = doc.get("variants") or {}
         entries.append(Entry(
             name=name, path=path, model=str(doc.get("name", name)),

@@ -17,6 +17,7 @@ from cnncost.report.tables import BYTES, COUNT, RATIO, SHAPE, SHARE, TEXT, Colum
 
 FORMATS = ("table", "json", "csv", "markdown")
 TEXT_KINDS = (TEXT, SHAPE)  # left-aligned; numbers are right-aligned
+TEXT_WIDTH = 72  # text columns wrap beyond this many characters
 
 
 def cell(column: Column, value: Any) -> str:
@@ -106,8 +107,10 @@ def to_rich(tables: Sequence[Table], width: int | None = None) -> str:
         rich_table = RichTable(title=table.title, box=box.SIMPLE_HEAD, title_justify="left",
                                caption="\n".join(table.notes) or None, caption_justify="left")
         for c in columns:
-            rich_table.add_column(c.header, justify="left" if c.kind in TEXT_KINDS
-                                  else "right", no_wrap=c.kind not in TEXT_KINDS)
+            if c.kind in TEXT_KINDS:  # long text wraps; numbers never do
+                rich_table.add_column(c.header, justify="left", max_width=TEXT_WIDTH)
+            else:
+                rich_table.add_column(c.header, justify="right", no_wrap=True)
         for row in table.rows:
             rich_table.add_row(*(cell(c, row.get(c.key)) for c in columns))
         console.print(rich_table)
