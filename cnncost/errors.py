@@ -7,7 +7,6 @@ one ``SpecError``. The CLI turns any ``CnncostError`` into a message on stderr a
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from collections.abc import Iterable
 
@@ -20,6 +19,8 @@ EXIT_ERROR = 2  # could not run: bad spec, bad option, missing file
 
 def suggest(word: str, choices: Iterable[str], *, listing: bool = True, limit: int = 40) -> str:
     """A hint naming close matches of ``word`` and, when short enough, all the valid values."""
+    import difflib  # only when there is something to suggest
+
     options = sorted(set(choices))
     close = difflib.get_close_matches(word, options, n=3, cutoff=0.6)
     parts = []

@@ -13,8 +13,11 @@ from cnncost.ir import Cost, Shape, numel
 from cnncost.ops.base import ACTIVATION, FLOAT, Op, attr, io_cost, register
 
 
+@dataclass(frozen=True, slots=True)
 class Activation(Op):
-    __slots__ = ()
+    """Base of the activations; those without attributes are plain subclasses of it (a
+    subclass that adds no fields needs no dataclass decorator of its own)."""
+
     family = ACTIVATION
 
     def infer(self, inputs: tuple[Shape, ...]) -> Shape:
@@ -25,9 +28,9 @@ class Activation(Op):
 
 
 def _simple(name: str, summary: str, aliases: tuple[str, ...] = ()) -> type[Activation]:
-    cls = type(name.title().replace("_", ""), (Activation,), {"__slots__": (), "summary": summary,
-                                                              "__doc__": summary})
-    return register(name, aliases=aliases)(dataclass(frozen=True)(cls))
+    cls = type(name.title().replace("_", ""), (Activation,),
+               {"__slots__": (), "summary": summary, "__doc__": summary})
+    return register(name, aliases=aliases)(cls)
 
 
 ReLU = _simple("relu", "max(x, 0)")

@@ -6,9 +6,7 @@ computed, so a failure never leaves half an output behind.
 
 from __future__ import annotations
 
-import csv
 import io
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -64,6 +62,8 @@ def to_markdown(tables: Sequence[Table]) -> str:
 
 
 def to_csv(table: Table) -> str:
+    import csv
+
     out = io.StringIO()
     columns = [c for c in table.columns if c.machine]
     writer = csv.writer(out, lineterminator="\n")
@@ -77,6 +77,8 @@ def to_json(document: dict[str, Any]) -> str:
     """Indented JSON, except that a list of objects (layers, blocks) has one object per line:
     readable, easy to diff, and fast, since json's C encoder is not used when indenting.
     The pieces are joined once: for 100,000 layers the text is tens of megabytes."""
+    import json
+
     pieces = ["{"]
     for number, (key, value) in enumerate(document.items()):
         pieces.append(("\n  " if number == 0 else ",\n  ") + json.dumps(key) + ": ")

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
-from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cnncost.errors import Problem, suggest
 from cnncost.ir import Loc
+
+if TYPE_CHECKING:
+    from fractions import Fraction
 
 COUNT, BYTES, SHARE, GUIDELINES = "count", "bytes", "share", "guidelines"
 
@@ -55,6 +56,9 @@ class Limit:
 def parse_quantity(raw: Any, kind: str) -> Fraction:
     """``"4.2M"`` -> 4,200,000; ``"16MiB"`` -> 16,777,216; ``"60%"`` -> 3/5 (exact).
     Raises ValueError with a hint-ready message."""
+    from decimal import Decimal, InvalidOperation  # only specs with budgets need these
+    from fractions import Fraction
+
     if isinstance(raw, bool):
         raise ValueError(f"{raw!r} is not a quantity")
     if isinstance(raw, (int, float)):
