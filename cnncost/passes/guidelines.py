@@ -177,14 +177,15 @@ def evaluate(graph: Graph, costs: tuple[Cost, ...], network: Group,
                                         f"{op.groups} groups, {c1} -> {c2} channels",
                                         op.groups, t.g2_max_groups, extra, SUGGESTIONS["G2"],
                                         line))
+    real_blocks = [g for g in blocks if g.layers > 1]  # a lone top-level layer is no block
     g3_items = [Finding("G3", g.key, f"{g.width} parallel fragments, {g.fragments} fragments, "
                                      f"{g.kernels} kernels", g.width, t.g3_max_branches,
                         g.cost.mem_access, SUGGESTIONS["G3"])
-                for g in blocks if g.width > t.g3_max_branches]
+                for g in real_blocks if g.width > t.g3_max_branches]
     g4_items = [Finding("G4", g.key, f"{100 * g.elementwise_share:.1f}% of the block's "
                                      f"mem_access", g.elementwise_share, t.g4_max_share,
                         g.elementwise_mem_access, SUGGESTIONS["G4"])
-                for g in blocks if g.elementwise_share > t.g4_max_share]
+                for g in real_blocks if g.elementwise_share > t.g4_max_share]
 
     def ranked(items: list[Finding]) -> tuple[Finding, ...]:
         return tuple(sorted(items, key=lambda f: -f.mem_access))

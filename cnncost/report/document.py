@@ -3,7 +3,6 @@ blocks and op types. Counts are exact integers."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from cnncost import __version__
@@ -60,7 +59,9 @@ def guidelines(a: Analysis) -> list[dict[str, Any]]:
     rows = []
     for row, verdict in zip(guideline_rows(a), a.guidelines):
         row = {k: v for k, v in row.items() if k not in ("shown", "limit")}
-        row["findings"] = [{k: v for k, v in asdict(f).items() if k != "guideline"}
+        row["findings"] = [{"subject": f.subject, "figure": f.figure, "value": f.value,
+                            "threshold": f.threshold, "mem_access": f.mem_access,
+                            "suggestion": f.suggestion, "line": f.line}
                            for f in verdict.findings]
         rows.append(row)
     return rows
