@@ -22,13 +22,9 @@ def analysis_text(a: Analysis, fmt: str, *, layers: bool = False, by: str | None
         tables.append(kinds_table(a))
     elif by == "block":
         tables.append(blocks_table(a))
-    if fmt == "csv":
-        if layers and by:
-            raise UsageError("--format csv writes one table: choose --layers or --by, not both")
-        return render.to_csv(tables[0] if len(tables) == 2 else tables[-1])
-    if fmt == "markdown":
-        return render.to_markdown(tables)
-    return render.to_rich(tables)
+    if fmt == "csv" and layers and by:
+        raise UsageError("--format csv writes one table: choose --layers or --by, not both")
+    return tables_text(tables, fmt, csv=tables[0] if len(tables) == 2 else tables[-1])
 
 
 def guidelines_text(a: Analysis, fmt: str, top: int) -> str:
@@ -38,12 +34,7 @@ def guidelines_text(a: Analysis, fmt: str, top: int) -> str:
         return render.to_json({"model": a.graph.name, "variant": a.graph.variant or None,
                                "convention": {"fuse": a.fuse, "block_depth": a.depth},
                                "thresholds": thresholds(a), "guidelines": guidelines(a)})
-    tables = [guidelines_table(a), findings_table(a, top)]
-    if fmt == "csv":
-        return render.to_csv(tables[1])
-    if fmt == "markdown":
-        return render.to_markdown(tables)
-    return render.to_rich(tables)
+    return tables_text([guidelines_table(a), findings_table(a, top)], fmt)
 
 
 def ops_table() -> Table:
@@ -61,14 +52,19 @@ def ops_table() -> Table:
         Column("attributes", "attributes", TEXT)), rows=tuple(rows))
 
 
+def tables_text(tables: list[Table], fmt: str, csv: Table | None = None) -> str:
+    """Tables as table, markdown or CSV text; CSV holds one table (``csv``, or the last)."""
+    if fmt == "csv":
+        return render.to_csv(csv or tables[-1])
+    if fmt == "markdown":
+        return render.to_markdown(tables)
+    return render.to_rich(tables)
+
+
 def table_text(table: Table, fmt: str) -> str:
     if fmt == "json":
         return render.to_json({"title": table.title, "rows": list(table.rows)})
-    if fmt == "csv":
-        return render.to_csv(table)
-    if fmt == "markdown":
-        return render.to_markdown([table])
-    return render.to_rich([table])
+    return tables_text([table], fmt)
 
 
 def library_table(figures: bool = False) -> Table:
