@@ -1,7 +1,7 @@
 """Every op's shape rule and cost rule, with the arithmetic written out.
 
 Notation: N batch, C channels, H x W feature map; mem_access = input elements read +
-parameter elements read + output elements written (ShuffleNet V2's MAC).
+parameter elements read + output elements written (what ShuffleNet V2 calls "MAC").
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def run(op, *shapes):
 @pytest.mark.parametrize("h, w, c1, c2", [(56, 56, 128, 128), (56, 56, 36, 432), (7, 7, 1024, 1024),
                                           (14, 28, 3, 5)])
 def test_conv_1x1_mem_access_is_the_shufflenet_v2_formula(h, w, c1, c2):
-    # ShuffleNet V2, Sec. 2, G1: B = hw c1 c2 and MAC = hw(c1 + c2) + c1 c2
+    # ShuffleNet V2, Sec. 2, G1: B = hw c1 c2 and memory access cost = hw(c1 + c2) + c1 c2
     out, cost = run(Conv2d(out_channels=c2, kernel=(1, 1)), (1, c1, h, w))
     assert out == (1, c2, h, w)
     assert cost.mult_adds == h * w * c1 * c2

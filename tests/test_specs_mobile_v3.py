@@ -8,7 +8,7 @@ Sources:
 - Howard et al. 2019, "Searching for MobileNetV3" (arXiv:1905.02244), Table 3: Large 1.0 has
   219M MAdds and 5.4M parameters, Small 1.0 56M and 2.5M.
 - tensorflow/models research/slim/nets/mobilenet/README.md, "Mobilenet V3 Imagenet
-  Checkpoints": Large dm=1 217M MACs / 5.4M params, Large dm=0.75 155M / 4.0M, Small dm=1
+  Checkpoints": Large dm=1 217M multiply-adds ("MACs") / 5.4M params, Large dm=0.75 155M / 4.0M, Small dm=1
   66M / 2.9M, Small dm=0.75 44M / 2.4M; built by research/slim/nets/mobilenet/mobilenet_v3.py
   (1001 classes).
 - torchvision torchvision/models/efficientnet.py, EfficientNet_B0_Weights ... _B3_: num_params
@@ -106,7 +106,7 @@ def test_mobilenet_v3_large_paper_and_tf_slim_readme():
     slim = totals("mobilenet_v3_large@num_classes=1001")
     assert slim.params == 5_483_032 + 1280 + 1 == 5_484_313
     assert slim.mult_adds == 216_589_760 + 1280 == 216_591_040
-    assert round(slim.mult_adds / 1e6) == 217         # TF-slim README: 217M MACs
+    assert round(slim.mult_adds / 1e6) == 217         # TF-slim README: 217M multiply-adds
     # Known disagreement: the paper's Table 3 says 219M, 2.4M more than the conv and FC
     # multiply-adds of the network its authors released (and than their README's 217M).
     # It is not the 1001st class (1,280) nor the SE blocks' channel-wise products (0.6M:
@@ -121,7 +121,7 @@ def test_mobilenet_v3_large_paper_and_tf_slim_readme():
 
 
 def test_mobilenet_v3_large_tf_slim_075():
-    # TF-slim README, Large dm=0.75: 155M MACs, 4.0M parameters
+    # TF-slim README, Large dm=0.75: 155M multiply-adds, 4.0M parameters
     t = totals("mobilenet_v3_large@tf-slim-0.75")
     assert (t.params, t.mult_adds) == (3_994_809, 154_561_904)
     assert round(t.mult_adds / 1e6) == 155
@@ -181,7 +181,7 @@ def test_mobilenet_v3_small_paper():
 
 
 def test_mobilenet_v3_small_tf_slim_readme_disagrees():
-    # Known disagreement: TF-slim's README lists Small dm=1 at 66M MACs and 2.9M parameters,
+    # Known disagreement: TF-slim's README lists Small dm=1 at 66M multiply-adds and 2.9M parameters,
     # but TF-slim's V3_SMALL is this network with 1001 classes: 56.5M and 2.54M (matching the
     # paper's 56M and 2.5M). Its dm=0.75 row (44M, 2.4M) does not match TF-slim's own rule
     # either (43.4M, 2.04M, with the 1024-wide layer kept and 1001 classes).

@@ -5,7 +5,7 @@ Sources:
   Recognition" (CVPR 2018, arXiv:1707.07012), Table 2: NASNet-A (4 @ 1056), 224x224,
   5.3M parameters and 564M mult-adds.
 - TF-slim, tensorflow/models research/slim/nets/nasnet/README.md: checkpoint
-  NASNet-A_Mobile_224, 564 million MACs and 5.3 million parameters; nasnet.py
+  NASNet-A_Mobile_224, 564 million multiply-adds ("MACs") and 5.3 million parameters; nasnet.py
   (mobile_imagenet_config, _imagenet_stem, _build_nasnet_base) and nasnet_utils.py (the cells)
   define the graph this spec follows.
 - Keras applications, keras/applications/nasnet.py NASNetMobile (1000 classes, no aux head):
@@ -176,7 +176,7 @@ def test_tf_slim_1001_classes():
 
 def test_stem_and_cell_output_shapes(mobile):
     s = shapes(mobile)
-    # conv0: 3x3/2 VALID, (224 - 3) // 2 + 1 = 111; 3*3*3*32 = 864 weights, 864 * 111^2 MACs
+    # conv0: 3x3/2 VALID, (224 - 3) // 2 + 1 = 111; 3*3*3*32 = 864 weights, 864 * 111^2 multiply-adds
     assert s["conv0"] == (1, 32, 111, 111)
     # reduction cells output 4F, normal cells 6F; SAME stride 2: 111 -> 56 -> 28 -> 14 -> 7
     expected = {"cell_stem_0": (44, 56), "cell_stem_1": (88, 28), "reduction_cell_0": (352, 14),
