@@ -65,12 +65,15 @@ class Conv2d(Op):
                     input_reads=numel(inputs[0]), param_reads=weights + biases,
                     output_writes=outputs)
 
+    def depthwise(self, in_channels: int) -> bool:
+        """One group per input channel (more than one)."""
+        return 1 < self.groups == in_channels
+
     def kind(self, inputs: tuple[Shape, ...]) -> str:
         size = f"{self.kernel[0]}x{self.kernel[1]}"
-        in_channels = inputs[0][1]
         if self.groups == 1:
             return f"conv2d {size}"
-        if self.groups == in_channels:
+        if self.depthwise(inputs[0][1]):
             return f"conv2d depthwise {size}"
         return f"conv2d grouped {size}"
 

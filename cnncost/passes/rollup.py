@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from cnncost.ir import ZERO_COST, Cost, Graph, total_cost
 from cnncost.ops.base import CONV, ELEMENTWISE_FAMILIES, FRAGMENT_FAMILIES, INPUT
@@ -41,8 +42,8 @@ class Group:
         return self.elementwise_work / total if total else 0.0
 
 
-def is_depthwise(op: object, in_channels: int) -> bool:
-    return op.family == CONV and op.groups > 1 and op.groups == in_channels
+def is_depthwise(op: Any, in_channels: int) -> bool:
+    return op.family == CONV and op.depthwise(in_channels)
 
 
 def elementwise_layers(graph: Graph) -> tuple[bool, ...]:

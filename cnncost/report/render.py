@@ -93,14 +93,14 @@ def to_json(document: dict[str, Any]) -> str:
     return "".join(pieces)
 
 
-def to_rich(tables: Sequence[Table], width: int | None = None) -> str:
+def to_rich(tables: Sequence[Table]) -> str:
     """Rich tables, rendered to a string (rich is imported only when this format is used)."""
     from rich import box
     from rich.console import Console
     from rich.table import Table as RichTable
 
     # wide enough never to wrap a number; tables take only the width they need
-    console = Console(file=io.StringIO(), width=width or 1000, color_system=None,
+    console = Console(file=io.StringIO(), width=1000, color_system=None,
                       highlight=False)
     for number, table in enumerate(tables):
         if number:

@@ -500,11 +500,7 @@ class _Builder:
             return POISON
         if not isinstance(declared, Map):
             return POISON  # reported by read_blocks
-        block_env = dict(self.globals)
-        first = self.nodes[sources[0]].shape
-        block_env["in_channels"] = first[1]
-        if len(first) == 4:
-            block_env["in_height"], block_env["in_width"] = first[2], first[3]
+        block_env = self.layer_env(self.globals, sources[0], None)  # in_channels of input 1
         ok = True
         for key in given:
             if key not in declared:
