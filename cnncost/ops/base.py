@@ -132,7 +132,7 @@ def feature_map(shape: Shape, op: str) -> tuple[int, int, int, int]:
 
 def positive(value: int, what: str) -> None:
     if value < 1:
-        raise RuleError(f"{what} must be at least 1, got {value}", key=what.split("=")[0])
+        raise RuleError(f"{what} must be at least 1, got {value}", key=what)
 
 
 def window_out(size: int, kernel: int, stride: int, dilation: int, padding: Any,
