@@ -104,6 +104,7 @@ class Entry:
     source: str
     variables: dict[str, Any]
     variants: tuple[str, ...]
+    doc: Any  # the parsed YAML, to build each variant without reading the file again
 
 
 def catalog() -> list[Entry]:
@@ -123,5 +124,6 @@ def catalog() -> list[Entry]:
             name=name, path=path, model=str(doc.get("name", name)),
             description=str(doc.get("description", "")), source=str(doc.get("source", "")),
             variables=dict(variables) if isinstance(variables, dict) else {},
-            variants=tuple(str(v) for v in variants) if isinstance(variants, dict) else ()))
+            variants=tuple(str(v) for v in variants) if isinstance(variants, dict) else (),
+            doc=doc))
     return entries

@@ -71,7 +71,7 @@ def library_table(figures: bool = False) -> Table:
     """The bundled specs; with ``figures``, one row per variant with its headline figures."""
     from cnncost.analysis import analyze
     from cnncost.library import catalog
-    from cnncost.spec import load_graph
+    from cnncost.spec.build import build_graph
 
     rows = []
     for entry in catalog():
@@ -84,7 +84,7 @@ def library_table(figures: bool = False) -> Table:
         if entry.name.startswith("bench/"):
             continue  # the micro-benchmarks have their own tables in docs/guidelines.md
         for variant in entry.variants or (None,):
-            a = analyze(load_graph(entry.path, variant=variant))
+            a = analyze(build_graph(entry.doc, str(entry.path), variant=variant))
             t = a.totals
             rows.append({
                 "spec": entry.name, "variant": variant or "", "params": t.params,
