@@ -32,7 +32,8 @@ def warned(ref: str) -> set[str]:
 # -- the figures, by hand -----------------------------------------------------------------------
 
 def test_g1_bound_is_the_papers_for_a_1x1_conv():
-    # Eq. 1: memory access cost (the paper's "MAC") = hw(c1 + c2) + c1c2 >= 2 sqrt(hw B) + B/hw with B = hw c1 c2
+    # Eq. 1: memory access cost (the paper's "MAC") = hw(c1 + c2) + c1c2
+    #        >= 2 sqrt(hw B) + B/hw with B = hw c1 c2
     hw, c1, c2 = 56 * 56, 90, 180
     b = hw * c1 * c2
     actual, bound = g1_bound(hw, hw, 1.0, c1, c2)

@@ -3,8 +3,8 @@
 Sources:
 - TF-slim, tensorflow/models research/slim/nets/mobilenet_v1.py, the docstring table of
   "75% Mobilenet V1 (base) with input size 128x128" (reproduced in
-  ../shared/seeds/001_3cfeb7786b29950e.txt): conv weights and multiply-adds (its column "macs") per layer,
-  base network without the classifier; BN not counted.
+  ../shared/seeds/001_3cfeb7786b29950e.txt): conv weights and multiply-adds (its column
+  "macs") per layer, base network without the classifier; BN not counted.
 - TF-slim, same file, 1.0 Mobilenet V1 (base) at 224x224: 3,185,088 weights and
   567,716,352 multiply-adds.
 - Howard et al. 2017 (arXiv:1704.04861), Table 8: 1.0 MobileNet-224 has 4.2M parameters and

@@ -4,8 +4,9 @@ Sources:
 - MobileNet v2: Sandler et al. 2018 (arXiv:1801.04381), Table 2 (configuration) and Table 4
   (3.4M params, 300M multiply-adds; 1.4: 6.9M, 585M); torchvision models/mobilenetv2.py and
   its weight metadata (mobilenet_v2: 3,504,872 params, 0.30 GFLOPS); TF-slim
-  research/slim/nets/mobilenet/README.md, "Mobilenet V2 Imagenet Checkpoints" (multiply-adds, "MACs (M)", and
-  Parameters (M) of 22 checkpoints, 1001-class classifier, BN not counted).
+  research/slim/nets/mobilenet/README.md, "Mobilenet V2 Imagenet Checkpoints"
+  (multiply-adds, "MACs (M)", and Parameters (M) of 22 checkpoints, 1001-class classifier,
+  BN not counted).
 - MnasNet (B1, torchvision): torchvision models/mnasnet.py weight metadata: mnasnet0_5
   2,218,512 params / _ops 0.104; mnasnet0_75 3,170,208 / 0.215; mnasnet1_0 4,383,312 / 0.314;
   mnasnet1_3 6,282,256 / 0.526 (GFLOPS = multiply-adds).
@@ -120,8 +121,8 @@ TF_SLIM_V2 = [
 
 @pytest.mark.parametrize("checkpoint, macs_m, params_m", TF_SLIM_V2)
 def test_mobilenet_v2_tf_slim_readme(checkpoint, macs_m, params_m):
-    # TF-slim's classifier has 1001 classes; its parameter column leaves BN out; its multiply-adds are
-    # truncated to whole millions (see the next test).
+    # TF-slim's classifier has 1001 classes; its parameter column leaves BN out; its
+    # multiply-adds are truncated to whole millions (see the next test).
     t = totals(f"mobilenet_v2@{checkpoint},num_classes=1001")
     assert round(without_bn(t) / 1e6, 2) == params_m
     assert t.mult_adds // 10**6 == macs_m

@@ -8,9 +8,9 @@ Sources:
 - Howard et al. 2019, "Searching for MobileNetV3" (arXiv:1905.02244), Table 3: Large 1.0 has
   219M MAdds and 5.4M parameters, Small 1.0 56M and 2.5M.
 - tensorflow/models research/slim/nets/mobilenet/README.md, "Mobilenet V3 Imagenet
-  Checkpoints": Large dm=1 217M multiply-adds ("MACs") / 5.4M params, Large dm=0.75 155M / 4.0M, Small dm=1
-  66M / 2.9M, Small dm=0.75 44M / 2.4M; built by research/slim/nets/mobilenet/mobilenet_v3.py
-  (1001 classes).
+  Checkpoints": Large dm=1 217M multiply-adds ("MACs") / 5.4M params, Large dm=0.75
+  155M / 4.0M, Small dm=1 66M / 2.9M, Small dm=0.75 44M / 2.4M; built by
+  research/slim/nets/mobilenet/mobilenet_v3.py (1001 classes).
 - torchvision torchvision/models/efficientnet.py, EfficientNet_B0_Weights ... _B3_: num_params
   5,288,548, 7,794,184, 9,109,994 and 12,233,232; "_ops" 0.386 GFLOPS for B0 (0.39 in the docs'
   table), 0.7, 1.1 and 1.8 for B1-B3 at their crops 240, 288 and 300 (an earlier release's
@@ -181,10 +181,10 @@ def test_mobilenet_v3_small_paper():
 
 
 def test_mobilenet_v3_small_tf_slim_readme_disagrees():
-    # Known disagreement: TF-slim's README lists Small dm=1 at 66M multiply-adds and 2.9M parameters,
-    # but TF-slim's V3_SMALL is this network with 1001 classes: 56.5M and 2.54M (matching the
-    # paper's 56M and 2.5M). Its dm=0.75 row (44M, 2.4M) does not match TF-slim's own rule
-    # either (43.4M, 2.04M, with the 1024-wide layer kept and 1001 classes).
+    # Known disagreement: TF-slim's README lists Small dm=1 at 66M multiply-adds and 2.9M
+    # parameters, but TF-slim's V3_SMALL is this network with 1001 classes: 56.5M and 2.54M
+    # (matching the paper's 56M and 2.5M). Its dm=0.75 row (44M, 2.4M) does not match
+    # TF-slim's own rule either (43.4M, 2.04M, with the 1024-wide layer kept and 1001 classes).
     slim = totals("mobilenet_v3_small@num_classes=1001")
     assert (slim.params, slim.mult_adds) == (2_542_856 + 1025, 56_510_400 + 1024)
     assert round(slim.mult_adds / 1e6) == 57 != 66

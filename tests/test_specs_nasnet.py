@@ -176,7 +176,8 @@ def test_tf_slim_1001_classes():
 
 def test_stem_and_cell_output_shapes(mobile):
     s = shapes(mobile)
-    # conv0: 3x3/2 VALID, (224 - 3) // 2 + 1 = 111; 3*3*3*32 = 864 weights, 864 * 111^2 multiply-adds
+    # conv0: 3x3/2 VALID, (224 - 3) // 2 + 1 = 111; 3*3*3*32 = 864 weights,
+    # 864 * 111^2 multiply-adds
     assert s["conv0"] == (1, 32, 111, 111)
     # reduction cells output 4F, normal cells 6F; SAME stride 2: 111 -> 56 -> 28 -> 14 -> 7
     expected = {"cell_stem_0": (44, 56), "cell_stem_1": (88, 28), "reduction_cell_0": (352, 14),
