@@ -7,14 +7,38 @@ one ``SpecError``. The CLI turns any ``CnncostError`` into a message on stderr a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
 from cnncost.ir import Loc
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # a check or budget failed (cnncost check)
 EXIT_ERROR = 2  # could not run: bad spec, bad option, missing file
+
+
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` with terminal control characters (C0 but newline and tab, DEL, C1, and the
+    bidirectional overrides) written as visible escapes (``\\x1b``), so that a name or a path
+    can never move the cursor, recolour the terminal or reorder what is shown."""
+    if not _CONTROL.search(text):
+        return text
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                        else f"\\u{ord(m.group()):04x}", text)
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """A value as a message shows it: text as it is, anything else as Python writes it, cut to
+    ``limit`` characters and with control characters escaped."""
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) > limit:
+        text = text[:limit - 3] + "..."
+    return printable(text)
 
 
 def suggest(word: str, choices: Iterable[str], *, listing: bool = True, limit: int = 40) -> str:
@@ -58,7 +82,7 @@ class Problem:
         text = f"error: {where}{path}{self.message}{context}"
         if self.hint:
             text += f"\n  hint: {self.hint}"
-        return text
+        return printable(text)
 
 
 class CnncostError(Exception):

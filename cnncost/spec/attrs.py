@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from cnncost.errors import RuleError
+from cnncost.errors import RuleError, shown
 from cnncost.ops.base import BOOL, CHOICE, FLOAT, INT, PADDING, PAIR, SHAPE
 
 Evaluate = Callable[[str], Any]
@@ -19,28 +19,28 @@ def _describe(value: Any) -> str:
 def whole(raw: Any, evaluate: Evaluate, what: str = "a whole number") -> int:
     value = evaluate(raw) if isinstance(raw, str) else raw
     if isinstance(value, bool):
-        raise RuleError(f"expected {what}, got {value!r}")
+        raise RuleError(f"expected {what}, got {shown(repr(value))}")
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if not isinstance(value, int):
-        shown = f"{raw!r} = {value!r}" if isinstance(raw, str) else repr(value)
+        what_was = f"{shown(repr(raw))} = {shown(repr(value))}" if isinstance(raw, str) else shown(repr(value))
         hint = ("wrap it in int(...), round(...) or make_divisible(...)"
                 if isinstance(value, float) else None)
-        raise RuleError(f"expected {what}, got {shown}", hint=hint)
+        raise RuleError(f"expected {what}, got {what_was}", hint=hint)
     return value
 
 
 def number(raw: Any, evaluate: Evaluate) -> float:
     value = evaluate(raw) if isinstance(raw, str) else raw
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise RuleError(f"expected a number, got {_describe(value)} {value!r}")
+        raise RuleError(f"expected a number, got {_describe(value)} {shown(repr(value))}")
     return float(value)
 
 
 def flag(raw: Any, evaluate: Evaluate) -> bool:
     value = evaluate(raw) if isinstance(raw, str) else raw
     if not isinstance(value, bool):
-        raise RuleError(f"expected true or false, got {value!r}")
+        raise RuleError(f"expected true or false, got {shown(repr(value))}")
     return value
 
 
@@ -69,7 +69,7 @@ def shape(raw: Any, evaluate: Evaluate) -> tuple[int, ...]:
     if isinstance(raw, str):
         raw = evaluate(raw)
     if not isinstance(raw, list) or not raw:
-        raise RuleError(f"expected a list of dimensions like [3, 224, 224], got {raw!r}")
+        raise RuleError(f"expected a list of dimensions like [3, 224, 224], got {shown(repr(raw))}")
     return tuple(whole(v, evaluate, "a whole number of elements") for v in raw)
 
 
@@ -89,6 +89,6 @@ def read(kind: str, raw: Any, evaluate: Evaluate, choices: tuple[str, ...] = ())
         return shape(raw, evaluate)
     if kind == CHOICE:
         if raw not in choices:
-            raise RuleError(f"{raw!r} is not one of {', '.join(choices)}")
+            raise RuleError(f"{shown(repr(raw))} is not one of {', '.join(choices)}")
         return raw
     raise RuleError(f"unknown attribute kind {kind!r}")  # a bug in an op declaration

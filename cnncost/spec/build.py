@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from cnncost.errors import Problem, RuleError, SpecError, suggest
+from cnncost.errors import Problem, RuleError, SpecError, shown, suggest
 from cnncost.ir import Graph, Loc, Node, numel
 from cnncost.ops import Input, lookup, op_names
 from cnncost.spec import attrs
 from cnncost.spec.budget import Limit, read_budget
 from cnncost.spec.expr import FAILED, Unavailable
 from cnncost.spec.expr import evaluate as evaluate_expr
-from cnncost.spec.variables import NAME, read_variables, text_of
+from cnncost.spec.variables import NAME, read_variables
 from cnncost.spec.yamldoc import Map, Seq
 
 TOP_KEYS = ("name", "description", "source", "notes", "reference", "variables", "variants",
@@ -198,7 +198,7 @@ class _Builder:
                          "op names a primitive (conv2d, relu, ...); block names one of blocks:")
             return
         if "name" in item and (not isinstance(item["name"], str) or not NAME.match(item["name"])):
-            self.problem(f"name {item['name']!r} is not a valid layer name", item.where("name"),
+            self.problem(f"name {shown(item['name'])} is not a valid layer name", item.where("name"),
                          "names are letters, digits, _ and -, starting with a letter; dots "
                          "separate blocks and are added for you")
         if "inputs" in item:
@@ -211,16 +211,16 @@ class _Builder:
             op = item["op"]
             cls = lookup(op) if isinstance(op, str) else None
             if cls is None:
-                self.problem(f"unknown op '{text_of(op)}'", item.where("op"),
-                             suggest(text_of(op), op_names()) + " (cnncost ops lists them)")
+                self.problem(f"unknown op '{shown(op)}'", item.where("op"),
+                             suggest(shown(op), op_names()) + " (cnncost ops lists them)")
                 return
             known = (*COMMON_LAYER_KEYS, "op", *(a.name for a in cls.attributes()))
             what = f"for op {op}"
         else:
             block = item["block"]
             if not isinstance(block, str) or block not in self.blocks:
-                self.problem(f"unknown block '{text_of(block)}'", item.where("block"),
-                             suggest(text_of(block), self.blocks) if self.blocks
+                self.problem(f"unknown block '{shown(block)}'", item.where("block"),
+                             suggest(shown(block), self.blocks) if self.blocks
                              else "this spec defines no blocks")
                 return
             known = BLOCK_CALL_KEYS

@@ -7,16 +7,12 @@ import math
 import re
 from typing import Any
 
-from cnncost.errors import Problem, RuleError, suggest
+from cnncost.errors import Problem, RuleError, SpecError, shown, suggest
 from cnncost.ir import Loc
 from cnncost.spec.yamldoc import Map
 
 LAYER_ENV = ("in_channels", "in_height", "in_width")  # names a layer's expressions get
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
-
-
-def text_of(value: Any) -> str:
-    return value if isinstance(value, str) else repr(value)
 
 
 def read_variables(doc: Map, overrides: dict[str, Any],
@@ -70,7 +66,7 @@ class _Reader:
                              doc.where("variables") if "variables" in doc else None,
                              suggest(key, values) if values else "this spec has no variables")
                 continue
-            self.setting(values, key, value, f"--set {key}={text_of(value)}", raw.where(key))
+            self.setting(values, key, value, f"--set {key}={shown(value)}", raw.where(key))
         return values
 
     def declared_variable(self, key: str, spec: Map) -> Any:
@@ -87,7 +83,7 @@ class _Reader:
             if not isinstance(choices, list) or not choices:
                 self.problem(f"choices of '{key}' must be a non-empty list", spec.where("choices"))
             elif default not in choices:
-                self.problem(f"default {default!r} of '{key}' is not one of its choices",
+                self.problem(f"default {shown(repr(default))} of '{key}' is not one of its choices",
                              spec.where("default"))
             else:
                 self.choices[key] = list(choices)
@@ -101,7 +97,7 @@ class _Reader:
             result = _coerce(values[key], value)
             choices = self.choices.get(key)
             if choices is not None and result not in choices:
-                raise RuleError(f"{result!r} is not one of {', '.join(map(str, choices))}",
+                raise RuleError(f"{shown(repr(result))} is not one of {', '.join(map(str, choices))}",
                                 hint=suggest(str(result), map(str, choices), listing=False)
                                 or None)
         except RuleError as exc:
@@ -121,7 +117,7 @@ class _Reader:
         variants: dict[str, dict[str, Any]] = {}
         for name, settings in raw.items():
             if not isinstance(name, str):
-                self.problem(f"variant name {name!r} must be text (quote it)", raw.where(name))
+                self.problem(f"variant name {shown(repr(name))} must be text (quote it)", raw.where(name))
                 continue
             if not isinstance(settings, Map):
                 self.problem(f"variant '{name}' must be a mapping of variable: value",
@@ -140,20 +136,30 @@ class _Reader:
 
 
 def _readtext_of(text: str) -> Any:
-    """Command-line text as a value: YAML (so [1, 2] is a list and true a boolean), and
-    numbers YAML 1.1 misses, such as 1e-9."""
-    import yaml
+    """Command-line text as a value: YAML (so [1, 2] is a list and true a boolean), read with
+    the same rules and bounds as a spec file, and numbers YAML 1.1 misses, such as 1e-9.
+    Text that is not YAML at all stays text (and is then refused as the wrong type)."""
+    from cnncost.spec.yamldoc import MAX_NUMBER, YamlSyntaxError, parse
 
-    try:
-        value = yaml.safe_load(text) if text.strip() else text
-    except yaml.YAMLError:
+    if not text.strip():
         return text
+    try:
+        value = parse(text, "<setting>", "setting")
+    except YamlSyntaxError:
+        return text
+    except SpecError as exc:
+        first = exc.problems[0]
+        raise RuleError(first.message, first.hint) from None
     if isinstance(value, str):
         for kind in (int, float):
             try:
-                return kind(value)
-            except ValueError:
-                pass
+                number = kind(value)
+            except (ValueError, OverflowError):
+                continue
+            if not -MAX_NUMBER <= number <= MAX_NUMBER:
+                raise RuleError(f"{shown(value)} is not a finite number of at most "
+                                f"{MAX_NUMBER:.0e}")
+            return number
     return value
 
 

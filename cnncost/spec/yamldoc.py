@@ -13,10 +13,9 @@ from typing import Any
 
 import yaml
 
-from cnncost.errors import Problem, SpecError
+from cnncost.errors import Problem, SpecError, shown
 from cnncost.ir import Loc
 
-MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_NODES = 20_000_000
 MAX_ALIAS_NODES = 100_000
 MAX_DEPTH = 200
@@ -44,8 +43,16 @@ class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
             return tag
         return super().resolve(kind, value, implicit)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+_SCALAR_TAGS = {"tag:yaml.org,2002:int": "a whole number", "tag:yaml.org,2002:float": "a number",
+                "tag:yaml.org,2002:bool": "true or false", "tag:yaml.org,2002:null": "null"}
+MAX_NUMBER = 10**18
 _PLAIN_TAGS = ("tag:yaml.org,2002:seq", "tag:yaml.org,2002:map")
 _STR_TAG = "tag:yaml.org,2002:str"
+
+
+class YamlSyntaxError(SpecError):
+    """The text is not YAML at all (as opposed to YAML holding values cnncost refuses)."""
 
 
 class Map(dict):
@@ -123,15 +130,7 @@ class _Builder:
         if node.__class__ is yaml.ScalarNode:
             if node.tag == _STR_TAG:
                 return node.value
-            try:
-                constructor = self.constructors.get(node.tag)
-                if constructor is None:  # an unknown tag: let PyYAML say what is wrong
-                    return self.loader.construct_object(node)
-                return constructor(self.loader, node)
-            except yaml.YAMLError as exc:
-                self.problems.append(Problem(f"cannot read this value: {_problem(exc)}",
-                                             self.loc(node, path)))
-                return None
+            return self.scalar(node, path)
         if node.tag not in _PLAIN_TAGS:
             self.problems.append(Problem(f"YAML tag {node.tag} is not allowed in a spec",
                                          self.loc(node, path),
@@ -145,6 +144,33 @@ class _Builder:
                 seq.append(self.build(item, f"{path}[{index}]", depth + 1, via_alias))
             return seq
         return self.mapping(node, path, depth, via_alias)
+
+    def scalar(self, node: yaml.ScalarNode, path: str) -> Any:
+        """A number, boolean or null; any other tag (dates, binary, sets, Python objects) and
+        any value its constructor refuses is a problem, reported where it is written."""
+        kind = _SCALAR_TAGS.get(node.tag)
+        if kind is None:
+            what = "a date" if node.tag == _TIMESTAMP_TAG else f"YAML tag {node.tag}"
+            self.problems.append(Problem(
+                f"{what} is not a value cnncost reads: {shown(node.value)}", self.loc(node, path),
+                hint="specs, budgets and settings hold text, numbers, true/false, lists and "
+                     "mappings; quote it ('...') if you mean text"))
+            return None
+        try:
+            value = self.constructors[node.tag](self.loader, node)
+        except Exception as exc:  # PyYAML raises ValueError, OverflowError, ... of its own
+            self.problems.append(Problem(
+                f"cannot read {shown(node.value)} as {kind}: {_reason(exc)}",
+                self.loc(node, path), hint="quote it ('...') if you mean text"))
+            return None
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not (
+                -MAX_NUMBER <= value <= MAX_NUMBER):
+            self.problems.append(Problem(
+                f"{shown(node.value)} is not a finite number of at most {MAX_NUMBER:.0e}",
+                self.loc(node, path), hint="no figure cnncost reads is infinite, not a number "
+                                           "or larger than 1e18"))
+            return None
+        return value
 
     def mapping(self, node: yaml.MappingNode, path: str, depth: int, via_alias: bool) -> Map:
         result = Map()
@@ -184,6 +210,11 @@ class _Builder:
         return result
 
 
+def _reason(exc: Exception) -> str:
+    text = _problem(exc) if isinstance(exc, yaml.YAMLError) else str(exc)
+    return shown(text.split("\n")[0], 100)
+
+
 def _problem(exc: yaml.YAMLError) -> str:
     text = getattr(exc, "problem", None) or str(exc)
     context = getattr(exc, "context", None)
@@ -200,10 +231,12 @@ def parse(text: str, file: str, what: str = "spec") -> Any:
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             loc = Loc(file, mark.line + 1, mark.column + 1, "") if mark else None
-            raise SpecError(Problem(f"not valid YAML: {_problem(exc)}", loc,
-                                    hint="check indentation, brackets and quotes near here"))
+            raise YamlSyntaxError(Problem(f"not valid YAML: {_problem(exc)}", loc,
+                                          hint="check indentation, brackets and quotes near "
+                                               "here"))
         except yaml.YAMLError as exc:
-            raise SpecError(Problem(f"not valid YAML: {_problem(exc)}", Loc(file, 1, 1, "")))
+            raise YamlSyntaxError(Problem(f"not valid YAML: {_problem(exc)}",
+                                          Loc(file, 1, 1, "")))
         if node is None:
             raise SpecError(Problem(f"the {what} is empty", Loc(file, 1, 1, ""),
                                     hint="a spec needs at least name, input and layers"
@@ -222,25 +255,8 @@ def parse(text: str, file: str, what: str = "spec") -> Any:
 
 def load(path: str | Path, what: str = "spec") -> Any:
     """Read and parse a YAML file; every failure is a SpecError naming the file."""
-    file = str(path)
-    p = Path(path)
-    try:
-        size = p.stat().st_size
-        if not p.is_file():
-            raise SpecError(Problem(f"{file} is not a file",
-                                    hint="give the path of a .yaml spec or a bundled spec name"))
-        if size > MAX_FILE_BYTES:
-            raise SpecError(Problem(f"{file} is {size:,} bytes; the limit is "
-                                    f"{MAX_FILE_BYTES:,}", Loc(file, 1, 1, "")))
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise SpecError(Problem(f"no such file: {file}",
-                                hint="give the path of a .yaml spec or a bundled spec name"))
-    except OSError as exc:
-        raise SpecError(Problem(f"cannot read {file}: {exc.strerror or exc}"))
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SpecError(Problem(f"not UTF-8 text (byte {exc.start})", Loc(file, 1, 1, ""),
-                                hint="specs are UTF-8 YAML files"))
-    return parse(text, file, what)
+    from cnncost.files import read_text
+
+    hint = ("give the path of a .yaml spec or a bundled spec name" if what == "spec"
+            else None)
+    return parse(read_text(path, hint=hint), str(path), what)
