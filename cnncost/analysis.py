@@ -7,10 +7,12 @@ from typing import Any
 
 from cnncost.gcpause import paused_gc
 from cnncost.ir import Cost, Graph
+from cnncost.model import Model
 from cnncost.passes.costs import node_costs, node_kinds
 from cnncost.passes.fuse import FUSE_MODES, fused_costs, fusion_hosts
 from cnncost.passes.guidelines import Thresholds, Verdict, evaluate
 from cnncost.passes.memory import Memory, liveness
+from cnncost.passes.wiring import wiring_warnings
 from cnncost.passes.rollup import (Group, block_key, elementwise_layers, fragment_depths, group,
                                    network_group)
 
@@ -19,6 +21,7 @@ DTYPES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}
 
 @dataclass(frozen=True)
 class Analysis:
+    model: Model
     graph: Graph
     fuse: str
     dtype: str
@@ -32,6 +35,7 @@ class Analysis:
     by_kind: tuple[Group, ...]  # rolled up by op kind
     thresholds: Thresholds
     guidelines: tuple[Verdict, ...]  # G1-G4
+    warnings: tuple[str, ...] = ()  # layers that feed nothing (passes/wiring.py)
 
     @property
     def bytes_per_element(self) -> int:
@@ -42,7 +46,7 @@ class Analysis:
         return self.network.cost
 
 
-def analyze(graph: Graph, *, fuse: str = "none", dtype: str = "fp32", depth: int = 1,
+def analyze(model: Model | Graph, *, fuse: str = "none", dtype: str = "fp32", depth: int = 1,
             thresholds: Thresholds | None = None) -> Analysis:
     if fuse not in FUSE_MODES:
         raise ValueError(f"fuse must be one of {FUSE_MODES}, got {fuse!r}")
@@ -50,12 +54,15 @@ def analyze(graph: Graph, *, fuse: str = "none", dtype: str = "fp32", depth: int
         raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got {dtype!r}")
     if depth < 1:
         raise ValueError(f"depth must be at least 1, got {depth}")
+    if isinstance(model, Graph):
+        model = Model(model)
     with paused_gc():
-        return _run_passes(graph, fuse, dtype, depth, thresholds or Thresholds())
+        return _run_passes(model, fuse, dtype, depth, thresholds or Thresholds())
 
 
-def _run_passes(graph: Graph, fuse: str, dtype: str, depth: int,
+def _run_passes(model: Model, fuse: str, dtype: str, depth: int,
                 thresholds: Thresholds) -> Analysis:
+    graph = model.graph
     host = fusion_hosts(graph, fuse)
     costs = fused_costs(graph, node_costs(graph), host)
     kinds = node_kinds(graph)
@@ -65,11 +72,13 @@ def _run_passes(graph: Graph, fuse: str, dtype: str, depth: int,
     network = network_group(graph, costs, host, depths, elementwise)
     blocks = group(graph, costs, host, block_keys, depths, elementwise)
     return Analysis(
-        graph=graph, fuse=fuse, dtype=dtype, depth=depth, costs=costs, kinds=kinds, host=host,
+        model=model, graph=graph, fuse=fuse, dtype=dtype, depth=depth, costs=costs, kinds=kinds,
+        host=host,
         memory=liveness(graph, host), network=network, blocks=blocks,
         by_kind=group(graph, costs, host, kinds, depths, elementwise),
         thresholds=thresholds,
         guidelines=evaluate(graph, costs, network, blocks, thresholds),
+        warnings=wiring_warnings(graph),
     )
 
 

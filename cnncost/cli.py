@@ -11,7 +11,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from cnncost.errors import CnncostError, UsageError
+from cnncost.errors import EXIT_ERROR, CnncostError, UsageError
 
 EXIT_BUG = 3
 
@@ -67,6 +67,26 @@ class Fuse(str, Enum):
     bn_act = "bn-act"
 
 
+def terminal() -> Any:
+    """The width and colours of the table format: the terminal's width (or COLUMNS) and
+    colour when standard output is a terminal; 80 columns and no colour when it is piped.
+    NO_COLOR (no-color.org) turns colour off, FORCE_COLOR on."""
+    import shutil
+
+    from cnncost.report.render import Terminal
+
+    width = max(shutil.get_terminal_size((80, 24)).columns, 40)
+    env = os.environ
+    try:
+        tty = sys.stdout is not None and sys.stdout.isatty()
+    except (ValueError, OSError):
+        tty = False
+    color = (tty and env.get("TERM") != "dumb") or bool(env.get("FORCE_COLOR"))
+    if env.get("NO_COLOR"):
+        color = False
+    return Terminal(width=width, color=color)
+
+
 def parse_sets(items: list[str]) -> dict[str, str]:
     """``["alpha=0.75", "resolution=128"]`` -> {"alpha": "0.75", "resolution": "128"}; the
     spec reads each value as its variable's type."""
@@ -88,35 +108,81 @@ def run(body: Callable[[], str]) -> None:
         with paused_gc():  # a short-lived process building one large structure
             text = body()
     except CnncostError as exc:
-        typer.echo(exc.format(), err=True)
+        diagnose(exc.format())
         raise typer.Exit(exc.exit_code)
     except (typer.Exit, typer.Abort):
         raise
     except Exception as exc:  # a bug: say so plainly; CNNCOST_DEBUG=1 shows the traceback
         if os.environ.get("CNNCOST_DEBUG"):
             raise
-        typer.echo(f"internal error (a bug in cnncost, please report it): "
-                   f"{type(exc).__name__}: {exc}", err=True)
+        diagnose(f"internal error (a bug in cnncost, please report it): "
+                 f"{type(exc).__name__}: {exc}")
         raise typer.Exit(EXIT_BUG)
-    sys.stdout.write(text)
-    sys.stdout.flush()
+    write_output(text)
+
+
+def diagnose(text: str) -> None:
+    """A message on standard error (control characters escaped); nothing if it is closed."""
+    from cnncost.errors import printable
+
+    try:
+        typer.echo(printable(text), err=True)
+    except (OSError, ValueError):
+        pass
+
+
+def write_output(text: str) -> None:
+    """Write the output; a closed, broken or full standard output is one line on standard
+    error and exit code 2, never a traceback."""
+    stream = sys.stdout
+    if stream is None:  # started with standard output closed (>&-)
+        diagnose("error: cannot write the output: standard output is closed")
+        raise typer.Exit(EXIT_ERROR)
+    try:
+        stream.write(text)
+        stream.flush()
+    except (OSError, ValueError) as exc:  # BrokenPipeError, ENOSPC (/dev/full), closed file
+        reason = ("the reader closed the pipe" if isinstance(exc, BrokenPipeError) else
+                  getattr(exc, "strerror", None) or str(exc))
+        _discard_stdout()
+        diagnose(f"error: cannot write the output: {reason}")
+        raise typer.Exit(EXIT_ERROR)
+
+
+def _discard_stdout() -> None:
+    """Point standard output at /dev/null, so that Python's final flush of what could not be
+    written fails silently instead of printing "Exception ignored ..."."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError, AttributeError):  # no file descriptor (tests)
+        pass
 
 
 SpecArgument = Annotated[str, typer.Argument(
+    metavar="SPEC",
     help="A spec file or bundled spec name, optionally with @variant and/or @name=value,... "
          "(e.g. mobilenet_v1@alpha=0.5,resolution=160).")]
 SetOption = Annotated[list[str], typer.Option(
     "--set", metavar="NAME=VALUE", help="Override a spec variable, e.g. --set alpha=0.75.")]
 VariantOption = Annotated[Optional[str], typer.Option(
     "--variant", help="Use one of the spec's named variants (cnncost specs lists them).")]
+BatchOption = Annotated[Optional[int], typer.Option(
+    "--batch", min=1, max=1 << 24,
+    help="Batch size of the input, instead of the spec's (default 1).")]
+StrictOption = Annotated[bool, typer.Option(
+    "--strict", help="Treat warnings (layers that feed nothing) as errors: exit 2.")]
 FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 ConfigOption = Annotated[Optional[str], typer.Option(
-    "--config", metavar="FILE", help="YAML file with guideline thresholds (docs/guidelines.md).")]
+    "--config", metavar="FILE",
+    help="YAML file with guideline thresholds (cnncost docs guidelines).")]
 ThresholdOption = Annotated[list[str], typer.Option(
     "--threshold", metavar="NAME=VALUE",
     help="Set a guideline threshold, e.g. --threshold g4.max_share=0.7 (or 70%).")]
 DepthOption = Annotated[int, typer.Option(
-    "--depth", min=1, help="Block depth (dotted-name parts) for --by block and the guidelines.")]
+    "--depth", min=1, max=64,
+    help="Block depth (dotted-name parts) for --by block and the guidelines.")]
 DtypeOption = Annotated[Dtype, typer.Option(
     "--dtype", help="Bytes per element of the byte figures.")]
 FuseOption = Annotated[Fuse, typer.Option(
@@ -129,6 +195,7 @@ def analyze(
     spec: SpecArgument,
     sets: SetOption = [],
     variant: VariantOption = None,
+    batch: BatchOption = None,
     format: FormatOption = Format.table,
     layers: Annotated[bool, typer.Option("--layers", help="One row per layer.")] = False,
     by: Annotated[Optional[By], typer.Option(
@@ -138,15 +205,17 @@ def analyze(
     fuse: FuseOption = Fuse.none,
     config: ConfigOption = None,
     thresholds: ThresholdOption = [],
+    strict: StrictOption = False,
 ) -> None:
     """Analyze one architecture: totals, guideline summary, per layer, op type or block."""
 
     def body() -> str:
         from cnncost.report.views import analysis_text
 
-        result = _analysis(spec, sets, variant, fuse, dtype, depth, config, thresholds)
+        result = _analysis(spec, sets, variant, batch, fuse, dtype, depth, config, thresholds,
+                           strict, format)
         return analysis_text(result, format.value, layers=layers,
-                             by=by.value if by else None)
+                             by=by.value if by else None, terminal=terminal())
 
     run(body)
 
@@ -156,6 +225,7 @@ def guidelines(
     spec: SpecArgument,
     sets: SetOption = [],
     variant: VariantOption = None,
+    batch: BatchOption = None,
     format: FormatOption = Format.table,
     top: Annotated[int, typer.Option(
         "--top", min=0, help="Findings per guideline, costliest first (0: all).")] = 5,
@@ -163,14 +233,16 @@ def guidelines(
     fuse: FuseOption = Fuse.none,
     config: ConfigOption = None,
     thresholds: ThresholdOption = [],
+    strict: StrictOption = False,
 ) -> None:
     """Where the architecture breaks the ShuffleNet V2 guidelines G1-G4, and what it costs."""
 
     def body() -> str:
         from cnncost.report.views import guidelines_text
 
-        result = _analysis(spec, sets, variant, fuse, Dtype.fp32, depth, config, thresholds)
-        return guidelines_text(result, format.value, top)
+        result = _analysis(spec, sets, variant, batch, fuse, Dtype.fp32, depth, config,
+                           thresholds, strict, format)
+        return guidelines_text(result, format.value, top, terminal())
 
     run(body)
 
@@ -178,10 +250,12 @@ def guidelines(
 @app.command()
 def compare(
     specs: Annotated[list[str], typer.Argument(
+        metavar="SPEC...",
         help="Specs to compare: files or bundled names, each with optional @variant and "
              "@name=value,... settings.")],
     sets: SetOption = [],
     variant: VariantOption = None,
+    batch: BatchOption = None,
     format: FormatOption = Format.table,
     baseline: Annotated[Optional[str], typer.Option(
         "--baseline", help="Add ratios against this model (as written, or its position).")]
@@ -196,18 +270,17 @@ def compare(
     fuse: FuseOption = Fuse.none,
     config: ConfigOption = None,
     thresholds: ThresholdOption = [],
+    strict: StrictOption = False,
 ) -> None:
     """Compare architectures side by side: one row per model."""
 
     def body() -> str:
-        from cnncost.config import load_thresholds
-        from cnncost.gate import analyse_all
         from cnncost.report.views import compare_text
 
-        models = analyse_all(specs, parse_sets(sets), variant, fuse=fuse.value,
-                             dtype=dtype.value, thresholds=load_thresholds(config, thresholds))
+        models = _models(specs, sets, variant, batch, fuse, dtype, config, thresholds, strict,
+                         format)
         return compare_text(models, format.value, baseline=baseline, sort=sort,
-                            columns=columns)
+                            columns=columns, terminal=terminal())
 
     run(body)
 
@@ -215,10 +288,11 @@ def compare(
 @app.command()
 def check(
     specs: Annotated[list[str], typer.Argument(
+        metavar="SPEC...",
         help="Specs to check: files or bundled names, with optional @settings.")],
     budget: Annotated[Optional[str], typer.Option(
-        "--budget", metavar="FILE", help="YAML budget file (docs/ci.md); a spec's own budget: "
-                                         "section applies too.")] = None,
+        "--budget", metavar="FILE", help="YAML budget file (cnncost docs ci); a spec's own "
+                                         "budget: section applies too.")] = None,
     against: Annotated[Optional[str], typer.Option(
         "--against", metavar="FILE",
         help="A saved analysis (cnncost analyze --format json) to compare with.")] = None,
@@ -226,6 +300,7 @@ def check(
         "--max-increase", help="With --against: the increase allowed, e.g. 2% or 0.02.")] = "0%",
     sets: SetOption = [],
     variant: VariantOption = None,
+    batch: BatchOption = None,
     format: Annotated[CheckFormat, typer.Option(
         "--format", "-f", help="table, json, csv, markdown (CI job summaries) or junit.")]
     = CheckFormat.table,
@@ -233,6 +308,7 @@ def check(
     fuse: FuseOption = Fuse.none,
     config: ConfigOption = None,
     thresholds: ThresholdOption = [],
+    strict: StrictOption = False,
 ) -> None:
     """Gate CI on cost budgets: exit 0 all hold, 1 one exceeded, 2 could not run."""
     from cnncost.errors import EXIT_FAILED
@@ -241,38 +317,67 @@ def check(
 
     def body() -> str:
         nonlocal failed
-        from cnncost.config import load_thresholds
-        from cnncost.gate import (analyse_all, parse_increase, read_baseline,
-                                  read_budget_file, run_check)
+        from cnncost.gate import (parse_increase, read_baseline, read_budget_file, run_check,
+                                  unchecked_entries)
         from cnncost.report.views import check_text
 
         increase = parse_increase(max_increase)
         budgets = read_budget_file(budget) if budget else None
         saved = read_baseline(against) if against else None
-        models = analyse_all(specs, parse_sets(sets), variant, fuse=fuse.value,
-                             dtype=dtype.value, thresholds=load_thresholds(config, thresholds))
+        models = _models(specs, sets, variant, batch, fuse, dtype, config, thresholds, strict,
+                         format)
         outcomes = run_check(models, budgets, saved, increase, against or "")
         if not outcomes:
             raise UsageError("nothing to check: no budget in the specs, no --budget file "
                              "limits for them, and no --against baseline")
         failed = not all(o.passed for o in outcomes)
-        return check_text(outcomes, models, format.value)
+        return check_text(outcomes, models, format.value, unchecked_entries(models, budgets),
+                          terminal())
 
     run(body)
     if failed:
         raise typer.Exit(EXIT_FAILED)
 
 
-def _analysis(spec: str, sets: list[str], variant: str | None, fuse: Fuse, dtype: Dtype,
-              depth: int, config: str | None, thresholds: list[str]) -> Any:
+def _warn(warnings: tuple[str, ...], strict: bool, format: Any) -> None:
+    """Warnings are errors with --strict; they go to standard error when the format has no
+    place for them (CSV)."""
+    if not warnings:
+        return
+    if strict:
+        from cnncost.errors import Problem, SpecError
+
+        raise SpecError([Problem(w.removeprefix("warning: ") + " (--strict)")
+                         for w in warnings])
+    if format.value == "csv":
+        diagnose("\n".join(warnings))
+
+
+def _analysis(spec: str, sets: list[str], variant: str | None, batch: int | None, fuse: Fuse,
+              dtype: Dtype, depth: int, config: str | None, thresholds: list[str],
+              strict: bool, format: Any) -> Any:
     from cnncost.analysis import analyze as run_analysis
     from cnncost.config import load_thresholds
-    from cnncost.library import load_ref, parse_ref
+    from cnncost.library import load_model
 
     limits = load_thresholds(config, thresholds)
-    graph = load_ref(parse_ref(spec), parse_sets(sets), variant)
-    return run_analysis(graph, fuse=fuse.value, dtype=dtype.value, depth=depth,
-                        thresholds=limits)
+    model = load_model(spec, parse_sets(sets), variant, batch)
+    result = run_analysis(model, fuse=fuse.value, dtype=dtype.value, depth=depth,
+                          thresholds=limits)
+    _warn(result.warnings, strict, format)
+    return result
+
+
+def _models(specs: list[str], sets: list[str], variant: str | None, batch: int | None,
+            fuse: Fuse, dtype: Dtype, config: str | None, thresholds: list[str],
+            strict: bool, format: Any) -> list[Any]:
+    from cnncost.config import load_thresholds
+    from cnncost.gate import analyse_all
+
+    models = analyse_all(specs, parse_sets(sets), variant, batch=batch, fuse=fuse.value,
+                         dtype=dtype.value, thresholds=load_thresholds(config, thresholds))
+    _warn(tuple(w for m in models for w in m.analysis.warnings), strict, format)
+    return models
 
 
 @app.command()
@@ -280,8 +385,8 @@ def ops(format: FormatOption = Format.table) -> None:
     """List the ops a spec can use, with their attributes."""
 
     def body() -> str:
-        from cnncost.report.views import ops_table, table_text
-        return table_text(ops_table(), format.value)
+        from cnncost.report.views import ops_text
+        return ops_text(format.value, terminal())
 
     run(body)
 
@@ -296,8 +401,22 @@ def specs(
     """List the bundled architecture library: names, variables, variants."""
 
     def body() -> str:
-        from cnncost.report.views import library_table, table_text
-        return table_text(library_table(figures), format.value)
+        from cnncost.report.views import specs_text
+        return specs_text(format.value, figures, terminal())
+
+    run(body)
+
+
+@app.command()
+def docs(topic: Annotated[Optional[str], typer.Argument(
+        metavar="[TOPIC|METRIC]",
+        help="A document (metrics, cli, spec-format, guidelines, ci, ...) or a metric name "
+             "(mult_adds, mem_access, ...).")] = None) -> None:
+    """Read the documentation that comes with cnncost: a document, or a metric's definition."""
+
+    def body() -> str:
+        from cnncost.docs_reader import docs_text
+        return docs_text(topic)
 
     run(body)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cnncost.errors import Problem, RuleError, SpecError, UsageError
+from cnncost.ir import Loc
 from cnncost.passes.guidelines import Thresholds
 
 CONFIG_KEYS = ("guidelines",)
@@ -45,7 +46,8 @@ def _from_file(path: Path, thresholds: Thresholds) -> Thresholds:
     doc = load(path, "config file")
     if not isinstance(doc, Map):
         raise SpecError(Problem("a config file is a mapping, e.g. guidelines: "
-                                "{g4.max_share: 0.7}", getattr(doc, "loc", None)))
+                                "{g4.max_share: 0.7}",
+                                getattr(doc, "loc", Loc(str(path), 1, 1, ""))))
     problems = []
     for key in doc:
         if key not in CONFIG_KEYS:

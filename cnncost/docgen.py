@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cnncost.analysis import Analysis, analyze
-from cnncost.library import load_ref, parse_ref, resolve
+from cnncost.library import load_model, resolve
 from cnncost.report.render import to_markdown
 from cnncost.report.tables import SHARE, TEXT, Column, Table
 from cnncost.spec.yamldoc import load
@@ -24,7 +24,7 @@ VERDICT_SPECS = ("shufflenet_v1", "mobilenet_v2", "nasnet_a_mobile", "shufflenet
 
 
 def _run(ref: str) -> Analysis:
-    return analyze(load_ref(parse_ref(ref)))
+    return analyze(load_model(ref))
 
 
 def _guideline(a: Analysis, name: str) -> Any:
@@ -45,9 +45,10 @@ def verdicts_table() -> Table:
             row[v.guideline] = f"{shown} {'pass' if v.passed else '**warn**'}"
         rows.append(row)
     return Table("verdicts under the default thresholds (fuse none)",
-                 (Column("spec", "spec", TEXT), Column("G1", "G1 excess", TEXT),
-                  Column("G2", "G2 extra", TEXT), Column("G3", "G3 branches", TEXT),
-                  Column("G4", "G4 share", TEXT)), tuple(rows))
+                 (Column("spec", "spec", TEXT), Column("G1", "G1 excess", TEXT, markdown=True),
+                  Column("G2", "G2 extra", TEXT, markdown=True),
+                  Column("G3", "G3 branches", TEXT, markdown=True),
+                  Column("G4", "G4 share", TEXT, markdown=True)), tuple(rows))
 
 
 def table_1() -> Table:
@@ -55,7 +56,7 @@ def table_1() -> Table:
     rows = []
     for name in ("1:1", "1:2", "1:6", "1:12", "arm-1:1", "arm-1:2", "arm-1:6", "arm-1:12"):
         a = _run(f"bench/g1_channel_ratio@{name}")
-        variables = dict(a.graph.variables)
+        variables = dict(a.model.variables)
         rows.append({"variant": name, "channels": f"({variables['c1']}, {variables['c2']})",
                      "mult_adds": a.totals.mult_adds, "mem_access": a.totals.mem_access,
                      "g1": _guideline(a, "G1").value, "speed": speed[name]})
@@ -73,7 +74,7 @@ def table_2() -> Table:
     rows = []
     for name in ("g1", "g2", "g4", "g8", "arm-g1", "arm-g2", "arm-g4", "arm-g8"):
         a = _run(f"bench/g2_group_conv@{name}")
-        variables = dict(a.graph.variables)
+        variables = dict(a.model.variables)
         rows.append({"variant": name, "groups": variables["groups"],
                      "channels": variables["channels"], "mult_adds": a.totals.mult_adds,
                      "mem_access": a.totals.mem_access, "g2": _guideline(a, "G2").value,

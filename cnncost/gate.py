@@ -24,11 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from cnncost.analysis import Analysis, analyze
-from cnncost.errors import CnncostError, Problem, SpecError, UsageError, suggest
-from cnncost.library import SpecRef, load_ref, parse_ref
-from cnncost.passes.budgets import Outcome, check_budget, check_regression
+from cnncost.errors import CnncostError, Problem, SpecError, UsageError, shown, suggest
+from cnncost.ir import Loc
+from cnncost.library import SpecRef, load_model, parse_ref
+from cnncost.passes.budgets import REGRESSION_METRICS, Outcome, check_budget, check_regression
 from cnncost.passes.guidelines import Thresholds
-from cnncost.spec.budget import SHARE, Limit, parse_quantity, read_budget
+from cnncost.spec.budget import Limit, read_budget
+from cnncost.spec.budget import parse_increase as increase
 
 BUDGET_FILE_KEYS = ("budget", "models")
 
@@ -37,31 +39,37 @@ BUDGET_FILE_KEYS = ("budget", "models")
 class Model:
     """One SPEC argument, loaded and analysed."""
 
-    label: str  # the reference as the user wrote it, e.g. mobilenet_v1@alpha=0.5
+    written: str  # the reference as the user wrote it, e.g. mobilenet_v1@alpha=0.5
     ref: SpecRef
     analysis: Analysis
+
+    @property
+    def label(self) -> str:
+        """How output names it: the spec with the variant and settings analysed."""
+        return self.analysis.model.label
 
     @property
     def names(self) -> tuple[str, ...]:
         """What a budget file or --baseline may call it."""
         spec = self.ref.spec
         stem = Path(spec).stem if spec.endswith((".yaml", ".yml")) else spec
-        return tuple(dict.fromkeys((self.label, self.ref.label, spec, stem,
+        return tuple(dict.fromkeys((self.label, self.written, self.ref.label, spec, stem,
                                     self.analysis.graph.name)))
 
 
 def analyse_all(specs: list[str], overrides: dict[str, Any], variant: str | None, *,
-                fuse: str, dtype: str, thresholds: Thresholds, depth: int = 1) -> list[Model]:
+                fuse: str, dtype: str, thresholds: Thresholds, depth: int = 1,
+                batch: int | None = None) -> list[Model]:
     """Every model, or one error listing the problems of all the specs that failed."""
     models, problems = [], []
     for text in specs:
         try:
             ref = parse_ref(text)
-            graph = load_ref(ref, overrides, variant)
+            model = load_model(ref, overrides, variant, batch)
         except CnncostError as exc:
             problems.extend(exc.problems)
             continue
-        models.append(Model(text, ref, analyze(graph, fuse=fuse, dtype=dtype, depth=depth,
+        models.append(Model(text, ref, analyze(model, fuse=fuse, dtype=dtype, depth=depth,
                                                 thresholds=thresholds)))
     if problems:
         raise SpecError(problems)
@@ -72,6 +80,8 @@ def analyse_all(specs: list[str], overrides: dict[str, Any], variant: str | None
 class BudgetFile:
     common: tuple[Limit, ...] = ()
     models: dict[str, tuple[Limit, ...]] = field(default_factory=dict)
+    where: dict[str, Loc] = field(default_factory=dict)  # where each model's entry is written
+    file: str = ""
 
 
 def read_budget_file(path: str | Path) -> BudgetFile:
@@ -80,7 +90,7 @@ def read_budget_file(path: str | Path) -> BudgetFile:
     doc = load(path, "budget file")
     if not isinstance(doc, Map):
         raise SpecError(Problem("a budget file is a mapping with budget: and/or models:",
-                                getattr(doc, "loc", None), "see docs/ci.md"))
+                                getattr(doc, "loc", Loc(str(path), 1, 1, "")), "see docs/ci.md"))
     problems: list[Problem] = []
     for key in doc:
         if key not in BUDGET_FILE_KEYS:
@@ -91,6 +101,7 @@ def read_budget_file(path: str | Path) -> BudgetFile:
         common, found = read_budget(doc["budget"], doc.where("budget"))
         problems += found
     models: dict[str, tuple[Limit, ...]] = {}
+    where: dict[str, Loc] = {}
     section = doc.get("models", Map())
     if not isinstance(section, Map):
         problems.append(Problem("models is a mapping of model: budget", doc.where("models")))
@@ -99,16 +110,17 @@ def read_budget_file(path: str | Path) -> BudgetFile:
             limits, found = read_budget(budget, section.where(name))
             problems += found
             models[str(name)] = tuple(limits)
+            where[str(name)] = section.where(name)
     if problems:
         raise SpecError(problems)
     if not common and not models:
         raise SpecError(Problem("the budget file sets no limits", doc.loc,
                                 "add budget: {params: 5M} or models: {name: {...}}"))
-    return BudgetFile(tuple(common), models)
+    return BudgetFile(tuple(common), models, where, str(path))
 
 
 def limits_for(model: Model, budgets: BudgetFile | None) -> list[Limit]:
-    chosen: dict[str, Limit] = {limit.metric: limit for limit in model.analysis.graph.budget}
+    chosen: dict[str, Limit] = {limit.metric: limit for limit in model.analysis.model.budget}
     if budgets:
         chosen.update({limit.metric: limit for limit in budgets.common})
         for name in model.names:
@@ -119,49 +131,129 @@ def limits_for(model: Model, budgets: BudgetFile | None) -> list[Limit]:
 
 
 def unmatched_budgets(models: list[Model], budgets: BudgetFile | None) -> list[str]:
-    """Budget file entries that name none of the models (a typo would silently check nothing)."""
+    """Budget file entries that name none of the models checked."""
     if not budgets:
         return []
     known = {name for model in models for name in model.names}
     return [name for name in budgets.models if name not in known]
 
 
+def names_a_spec(name: str, budgets: BudgetFile) -> bool:
+    """Whether a budget entry names a spec that exists (a file, beside the budget file or
+    here, or a bundled name, with or without @settings): a model merely not checked this time,
+    as when a pre-commit hook passes only the specs a commit changed. Anything else is a typo."""
+    from cnncost.library import bundled
+
+    spec = parse_ref(name).spec
+    beside = Path(budgets.file).parent / spec
+    return Path(spec).is_file() or beside.is_file() or spec in bundled()
+
+
+def unchecked_entries(models: list[Model], budgets: BudgetFile | None) -> list[str]:
+    """Budget entries for existing specs that were not among those checked."""
+    return [name for name in unmatched_budgets(models, budgets) if names_a_spec(name, budgets)]
+
+
+BASELINE_HINT = "save one with: cnncost analyze SPEC --format json > baseline.json"
+
+
 def read_baseline(path: str | Path) -> dict[str, Any]:
     """A saved ``cnncost analyze --format json`` (one model) or ``cnncost compare --format
-    json`` (several): model name -> {"totals": ..., "convention": ...}."""
+    json`` (several): model name -> {"totals": ..., "convention": ...}. Every value the check
+    uses is checked for its type: a hand-edited or foreign file is refused, never trusted."""
+    from cnncost.files import MAX_JSON_BYTES, read_text
+
     file = str(path)
+    text = read_text(path, limit=MAX_JSON_BYTES, hint=BASELINE_HINT, error=UsageError)
+
+    def refuse(what: str) -> UsageError:
+        return UsageError(Problem(f"{file} is not a cnncost JSON analysis: {what}",
+                                  hint=BASELINE_HINT))
+
+    def no_constants(name: str) -> Any:
+        raise ValueError(f"{name} is not a number JSON allows")
+
     try:
-        data = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise UsageError(Problem(f"no such file: {file}",
-                                 hint="save one with: cnncost analyze SPEC --format json > "
-                                      "baseline.json")) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UsageError(Problem(f"{file} is not a cnncost JSON analysis: {exc}",
-                                 hint="save one with: cnncost analyze SPEC --format json")) \
-            from None
+        data = json.loads(text, parse_constant=no_constants)
+    except RecursionError:
+        raise refuse("it is nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, NaN, integers past Python's digit limit
+        raise refuse(shown(str(exc), 120)) from None
     entries = data.get("models") if isinstance(data, dict) else None
     entries = entries if isinstance(entries, list) else [data]
     baseline = {}
-    for entry in entries:
-        if not (isinstance(entry, dict) and isinstance(entry.get("totals"), dict)
-                and isinstance(entry.get("model"), str)):
-            raise UsageError(Problem(f"{file} is not a cnncost JSON analysis (no model and "
-                                     f"totals)", hint="save one with: cnncost analyze SPEC "
-                                                      "--format json"))
+    for number, entry in enumerate(entries):
+        where = f"models[{number}]" if len(entries) > 1 or entry is not data else "the document"
+        problem = _baseline_problem(entry)
+        if problem:
+            raise refuse(f"{where}: {problem}")
         for key in (entry.get("label"), entry["model"]):
             if key:
                 baseline.setdefault(key, entry)
     return baseline
 
 
+def _baseline_problem(entry: Any) -> str | None:
+    """What is wrong with one model of a baseline, or None."""
+    from cnncost.spec.yamldoc import MAX_NUMBER
+
+    if not isinstance(entry, dict):
+        return "a model is a JSON object"
+    if not isinstance(entry.get("model"), str):
+        return "no model name"
+    if "label" in entry and not isinstance(entry["label"], (str, type(None))):
+        return "label is not text"
+    totals = entry.get("totals")
+    if not isinstance(totals, dict):
+        return "no totals object"
+    for metric in REGRESSION_METRICS:
+        value = totals.get(metric)
+        if metric in totals and not (isinstance(value, int) and not isinstance(value, bool)
+                                     and 0 <= value <= MAX_NUMBER):
+            return f"totals.{metric} is {shown(repr(value))}, not a count"
+    convention = entry.get("convention", {})
+    if not isinstance(convention, dict) or not all(
+            isinstance(convention.get(k, ""), str) for k in ("fuse", "dtype")):
+        return "convention is not an object with fuse and dtype"
+    if "batch" in convention and not isinstance(convention["batch"], int):
+        return "convention.batch is not a whole number"
+    if not isinstance(entry.get("variables", {}), dict):
+        return "variables is not an object"
+    return None
+
+
 def parse_increase(text: str) -> Fraction:
     try:
-        return parse_quantity(text, SHARE)
+        return increase(text)
     except ValueError as exc:
         raise UsageError(Problem(f"--max-increase: {exc}",
                                  hint="write a percentage such as 2% or a fraction such as "
                                       "0.02")) from None
+
+
+def _mismatches(entry: dict[str, Any], a: Analysis, file: str) -> list[Problem]:
+    """A baseline made under another convention or with other variables compares nothing."""
+    convention = entry.get("convention", {})
+    problems = []
+    batch = a.graph.nodes[0].shape[0]
+    for key, ours in (("fuse", a.fuse), ("dtype", a.dtype), ("batch", batch)):
+        if key in convention and convention[key] != ours:
+            problems.append(Problem(
+                f"{file} was made with {key}={shown(convention[key])}, this check uses "
+                f"{key}={ours}", hint=f"run the check with --{key} {shown(convention[key])}, "
+                                      f"or save a new baseline"))
+    if "variables" in entry:
+        ours = json.loads(json.dumps(dict(a.model.variables)))
+        theirs = entry["variables"]
+        changed = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
+        if changed:
+            diff = ", ".join(f"{k}={shown(repr(theirs.get(k)), 30)} there, "
+                             f"{shown(repr(ours.get(k)), 30)} here" for k in changed[:4])
+            problems.append(Problem(
+                f"{file} analysed {entry['model']} with other variables: {diff}",
+                hint="check the same settings (@name=value, --set, --variant) the baseline was "
+                     "made with, or save a new baseline"))
+    return problems
 
 
 def run_check(models: list[Model], budgets: BudgetFile | None,
@@ -170,10 +262,13 @@ def run_check(models: list[Model], budgets: BudgetFile | None,
     outcomes: list[Outcome] = []
     problems: list[Problem] = []
     for name in unmatched_budgets(models, budgets):
-        problems.append(Problem(f"the budget file has limits for '{name}', which is none of "
-                                f"the models checked",
+        if names_a_spec(name, budgets):
+            continue  # listed as not checked (unchecked_entries)
+        problems.append(Problem(f"the budget file has limits for '{shown(name)}', which is no "
+                                f"spec file, no bundled spec and none of the models checked",
+                                budgets.where.get(name),
                                 hint=suggest(name, [n for m in models for n in m.names])
-                                or "check the names under models:"))
+                                or "name a model by its spec file or bundled name"))
     for model in models:
         outcomes += check_budget(model.label, model.analysis, limits_for(model, budgets))
         if baseline is None:
@@ -185,13 +280,8 @@ def run_check(models: list[Model], budgets: BudgetFile | None,
             problems.append(Problem(f"{baseline_file} has no analysis of {model.label}",
                                     hint="its models: " + ", ".join(sorted(baseline))))
             continue
-        convention = entry.get("convention", {})
         a = model.analysis
-        for key, ours in (("fuse", a.fuse), ("dtype", a.dtype)):
-            if key in convention and convention[key] != ours:
-                problems.append(Problem(
-                    f"{baseline_file} was made with {key}={convention[key]}, this check uses "
-                    f"{key}={ours}", hint=f"run the check with --{key} {convention[key]}"))
+        problems += _mismatches(entry, a, baseline_file)
         outcomes += check_regression(model.label, a, entry["totals"], max_increase,
                                      baseline_file)
     if problems:

@@ -56,11 +56,6 @@ class Graph:
     name: str
     nodes: tuple[Node, ...]
     outputs: tuple[int, ...]
-    variables: tuple[tuple[str, Any], ...] = ()
-    source: str = ""
-    description: str = ""
-    variant: str = ""
-    budget: tuple[Any, ...] = ()  # cnncost.spec.budget.Limit: the spec's own cost budget
 
     def in_shapes(self, index: int) -> tuple[Shape, ...]:
         return tuple(self.nodes[i].shape for i in self.nodes[index].inputs)

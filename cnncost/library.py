@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cnncost.errors import Problem, SpecError, UsageError, suggest
-from cnncost.ir import Graph
+from cnncost.model import Model
 
 
 def specs_root() -> Path:
@@ -63,9 +63,10 @@ class SpecRef:
 
 
 def parse_ref(text: str) -> SpecRef:
-    """``name@variant,k=v`` -> SpecRef; without ``@`` the whole text is the spec."""
+    """``name@variant,k=v`` -> SpecRef; without ``@`` the whole text is the spec, and so is a
+    text naming an existing file (``net@v2.yaml`` is a file, not net with variant v2.yaml)."""
     spec, at, settings = text.rpartition("@")
-    if not at or not spec:
+    if not at or not spec or Path(text).is_file():
         return SpecRef(text)
     variant = None
     overrides: dict[str, Any] = {}
@@ -84,13 +85,20 @@ def parse_ref(text: str) -> SpecRef:
     return SpecRef(spec, variant, overrides)
 
 
-def load_ref(ref: SpecRef, overrides: dict[str, Any] | None = None,
-             variant: str | None = None) -> Graph:
-    """The graph a reference names; ``overrides`` and ``variant`` (from options) win."""
-    from cnncost.spec import load_graph
+def load_model(ref: str | SpecRef, settings: dict[str, Any] | None = None,
+               variant: str | None = None, batch: int | None = None) -> Model:
+    """The model a reference names (``mobilenet_v1@alpha=0.5``, a file, a file@variant);
+    ``settings`` (variables by name, values or their text), ``variant`` and ``batch`` win over
+    what the reference says. SpecError or UsageError lists every problem found."""
+    from dataclasses import replace
 
-    settings = {**ref.overrides, **(overrides or {})}
-    return load_graph(resolve(ref.spec), settings, variant or ref.variant)
+    from cnncost.spec import load_spec
+
+    if isinstance(ref, str):
+        ref = parse_ref(ref)
+    overrides = {**ref.overrides, **(settings or {})}
+    model = load_spec(resolve(ref.spec), overrides, variant or ref.variant, batch)
+    return replace(model, spec=ref.spec)  # as given: a path, or a bundled name (not its path)
 
 
 @dataclass(frozen=True)

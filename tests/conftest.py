@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from cnncost.analysis import analyze
 from cnncost.cli import app
-from cnncost.library import load_ref, parse_ref
-from cnncost.spec import graph_from_text
+from cnncost.library import load_model
+from cnncost.spec import graph_from_text, spec_from_text
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
@@ -23,6 +23,11 @@ def build(text: str, **overrides):
     return graph_from_text(textwrap.dedent(text).lstrip("\n"), overrides)
 
 
+def build_model(text: str, variant: str | None = None, **overrides):
+    """A model (the graph with the spec's variables, variant, ...) from (dedented) spec text."""
+    return spec_from_text(textwrap.dedent(text).lstrip("\n"), overrides, variant=variant)
+
+
 def analysis(text: str, *, fuse: str = "none", dtype: str = "fp32", depth: int = 1,
              **overrides):
     return analyze(build(text, **overrides), fuse=fuse, dtype=dtype, depth=depth)
@@ -31,7 +36,7 @@ def analysis(text: str, *, fuse: str = "none", dtype: str = "fp32", depth: int =
 def analyze_ref(ref: str, *, fuse: str = "none", dtype: str = "fp32", depth: int = 1):
     """Analyse a bundled spec or file by reference: ``"shufflenet_v2@1.5x"``,
     ``"mobilenet_v1@alpha=0.5,resolution=160"``."""
-    return analyze(load_ref(parse_ref(ref)), fuse=fuse, dtype=dtype, depth=depth)
+    return analyze(load_model(ref), fuse=fuse, dtype=dtype, depth=depth)
 
 
 def layer_costs(a) -> dict:
@@ -39,9 +44,13 @@ def layer_costs(a) -> dict:
     return {node.name: a.costs[i] for i, node in enumerate(a.graph.nodes) if i}
 
 
-def cli(*args: str):
-    """Run the CLI in-process; stdout and stderr are kept apart."""
-    return CliRunner().invoke(app, list(args))
+TERMINAL = {"COLUMNS": "80", "NO_COLOR": "", "FORCE_COLOR": ""}
+
+
+def cli(*args: str, env: dict[str, str] | None = None):
+    """Run the CLI in-process; stdout and stderr are kept apart. Tables are drawn for an
+    80-column terminal without colour unless ``env`` says otherwise."""
+    return CliRunner().invoke(app, list(args), env={**TERMINAL, **(env or {})})
 
 
 def cli_json(*args: str) -> dict:

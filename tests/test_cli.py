@@ -112,7 +112,7 @@ def test_never_a_bare_mac(args):
 
 def test_ops_lists_every_op():
     out = run_ok("ops", "--format", "json")
-    ops = {row["op"] for row in json.loads(out)["rows"]}
+    ops = {row["op"] for row in json.loads(out)["ops"]}
     assert {"conv2d", "linear", "batchnorm", "relu", "hardswish", "add", "mul", "concat",
             "split", "slice", "channel_shuffle", "maxpool", "avgpool", "global_avgpool",
             "flatten", "dropout", "identity"} <= ops

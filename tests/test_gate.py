@@ -142,7 +142,8 @@ def test_check_names_every_violation(budget_file):
                       ("mobilenet_v1", "peak_activation_bytes")}
     params = next(r for r in doc["results"] if r["metric"] == "params" and not r["passed"])
     assert params["value"] == 4_231_976 and params["limit"] == 4_000_000
-    assert params["over_by"] == "+231,976 (232K) (5.80%)"
+    assert params["over_by"] == 4_231_976 - 4_000_000 == 231_976
+    assert params["over_share"] == pytest.approx(231_976 / 4_000_000)  # 5.80%
     assert params["source"] == f"{path}:2"
     assert doc["failures"] == 3 and doc["limits"] == 4  # and mobilenet_v2's params, which holds
 
@@ -198,7 +199,9 @@ def test_a_budget_for_no_model_is_an_error(budget_file):
     path = budget_file("models:\n  mobilenet_v3: {params: 5M}\n")
     result = run("check", "mobilenet_v2", "--budget", path)
     assert result.exit_code == 2
-    assert "limits for 'mobilenet_v3', which is none of the models checked" in result.stderr
+    assert "limits for 'mobilenet_v3', which is no spec file, no bundled spec and none of the " \
+           "models checked" in result.stderr
+    assert f"{path}:2:3: models.mobilenet_v3" in result.stderr
 
 
 def test_nothing_to_check_exits_2():
@@ -208,24 +211,49 @@ def test_nothing_to_check_exits_2():
 
 # -- check: regressions ---------------------------------------------------------------------
 
+NET = """\
+name: net
+variables: {resolution: 32}
+input: {shape: [3, resolution, resolution]}
+layers:
+  - {op: conv2d, out_channels: WIDTH, kernel: 3}
+  - {op: relu}
+  - {op: conv2d, out_channels: 64, kernel: 1}
+"""
+
+
 def test_regression_gate_against_a_saved_analysis(tmp_path):
+    spec = tmp_path / "net.yaml"
+    spec.write_text(NET.replace("WIDTH", "32"))
     baseline = tmp_path / "baseline.json"
-    baseline.write_text(run("analyze", "mobilenet_v1@alpha=0.75", "-f", "json").stdout)
-    same = run("check", "mobilenet_v1@alpha=0.75", "--against", str(baseline))
+    baseline.write_text(run("analyze", str(spec), "-f", "json").stdout)
+    same = run("check", str(spec), "--against", str(baseline))
     assert same.exit_code == 0, same.stdout + same.stderr
-    # alpha 0.8 has more of everything than 0.75
-    grown = run("check", "mobilenet_v1@alpha=0.8", "--against", str(baseline),
-                "--max-increase", "2%", "-f", "json")
+    # the spec is edited: 34 channels instead of 32 is more of everything, by 2/32 = 6.25% of
+    # the mult-adds (32*32*(27*32 + 32*64) = 2,981,888 -> 32*32*(27*34 + 34*64) = 3,168,256)
+    spec.write_text(NET.replace("WIDTH", "34"))
+    grown = run("check", str(spec), "--against", str(baseline), "--max-increase", "2%",
+                "-f", "json")
     assert grown.exit_code == 1
     doc = json.loads(grown.stdout)
     assert {r["metric"] for r in doc["results"]} == {"params", "mult_adds", "mem_access",
                                                      "peak_activation_bytes"}
     base = json.loads(baseline.read_text())["totals"]["mult_adds"]
+    assert base == 32 * 32 * (27 * 32 + 32 * 64) == 2_981_888
     mult = next(r for r in doc["results"] if r["metric"] == "mult_adds")
+    assert mult["value"] == 32 * 32 * (27 * 34 + 34 * 64)
     assert mult["limit"] == pytest.approx(base * 1.02) and not mult["passed"]
     # a generous allowance passes
-    assert run("check", "mobilenet_v1@alpha=0.8", "--against", str(baseline),
-               "--max-increase", "50%").exit_code == 0
+    assert run("check", str(spec), "--against", str(baseline),
+               "--max-increase", "10%").exit_code == 0
+
+
+def test_regression_baseline_must_match_the_variables(tmp_path):
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(run("analyze", "mobilenet_v1@resolution=160", "-f", "json").stdout)
+    result = run("check", "mobilenet_v1", "--against", str(baseline))
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "with other variables: resolution=160 there, 224 here" in result.stderr
 
 
 def test_regression_baseline_must_match_the_convention(tmp_path):
@@ -281,7 +309,7 @@ def test_check_csv(budget_file):
     assert result.exit_code == 0
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert rows[0]["metric"] == "params" and rows[0]["status"] == "pass"
-    assert rows[0]["raw_value"] == "4231976"
+    assert rows[0]["value"] == "4231976" and rows[0]["limit"] == "5000000"
 
 
 def test_junit_marks_models_without_a_budget_skipped(budget_file):

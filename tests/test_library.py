@@ -7,8 +7,8 @@ import json
 import pytest
 
 from cnncost.errors import SpecError, UsageError
-from cnncost.library import bundled, load_ref, parse_ref, resolve
-from conftest import SPECS, build, cli, cli_json
+from cnncost.library import bundled, load_model, parse_ref, resolve
+from conftest import SPECS, build, build_model, cli, cli_json
 
 VARIANTS = """
     name: widths
@@ -27,8 +27,8 @@ def test_variant_sets_variables_and_overrides_win():
     from cnncost.spec import graph_from_text
     import textwrap
     text = textwrap.dedent(VARIANTS).lstrip("\n")
-    small = graph_from_text(text, variant="small")
-    assert small.nodes[-1].shape[1] == 8 and small.variant == "small"  # 16 * 0.5
+    small = build_model(VARIANTS, variant="small")
+    assert small.graph.nodes[-1].shape[1] == 8 and small.variant == "small"  # 16 * 0.5
     assert graph_from_text(text, {"width": 3.0}, variant="small").nodes[-1].shape[1] == 48
 
 
@@ -79,8 +79,8 @@ def test_parse_ref_refuses_two_variants():
 def test_bundled_names_resolve_like_paths():
     assert resolve("mobilenet_v1") == SPECS / "mobilenet_v1.yaml"
     assert "mobilenet_v1" in bundled()
-    by_name = load_ref(parse_ref("mobilenet_v1@alpha=0.75"))
-    by_path = load_ref(parse_ref(f"{SPECS / 'mobilenet_v1.yaml'}@alpha=0.75"))
+    by_name = load_model("mobilenet_v1@alpha=0.75").graph
+    by_path = load_model(f"{SPECS / 'mobilenet_v1.yaml'}@alpha=0.75").graph
     assert by_name.nodes == by_path.nodes
 
 
@@ -100,9 +100,9 @@ def test_analyze_by_name_with_settings():
 def test_specs_lists_every_bundled_spec():
     result = cli("specs", "--format", "json")
     assert result.exit_code == 0, result.stderr
-    rows = {row["spec"]: row for row in json.loads(result.stdout)["rows"]}
+    rows = {row["spec"]: row for row in json.loads(result.stdout)["specs"]}
     assert set(rows) == set(bundled())
-    assert "alpha=1.0" in rows["mobilenet_v1"]["variables"]
+    assert rows["mobilenet_v1"]["variables"]["alpha"] == 1.0
 
 
 CHOICES = """
@@ -118,8 +118,8 @@ CHOICES = """
 
 
 def test_variables_with_choices():
-    assert dict(build(CHOICES).variables)["layout"] == "torchvision"
-    assert dict(build(CHOICES, layout="megvii").variables)["layout"] == "megvii"
+    assert dict(build_model(CHOICES).variables)["layout"] == "torchvision"
+    assert dict(build_model(CHOICES, layout="megvii").variables)["layout"] == "megvii"
     with pytest.raises(SpecError) as info:
         build(CHOICES, layout="megvi")
     assert "--set layout=megvi: 'megvi' is not one of torchvision, megvii" in info.value.format()

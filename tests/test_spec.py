@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import build
+from conftest import build, build_model
 
 
 def names(graph) -> list[str]:
@@ -54,7 +54,7 @@ def test_variables_overrides_and_expressions():
     assert build(text).nodes[-1].shape == (1, 64, 112, 112)
     # width 0.5: make_divisible(16) = 16, doubled 32; resolution 160 -> 80
     assert build(text, width=0.5, resolution=160).nodes[-1].shape == (1, 32, 80, 80)
-    assert dict(build(text, width=0.5).variables) == {"width": 0.5, "resolution": 224}
+    assert dict(build_model(text, width=0.5).variables) == {"width": 0.5, "resolution": 224}
 
 
 def test_in_channels_is_the_input_of_the_layer():

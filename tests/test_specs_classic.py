@@ -364,9 +364,11 @@ def test_googlenet_aux_classifiers_are_not_in_torchvision_count():
     # their work at 4x4: conv 16 * 512 * 128 (aux1) or 16 * 528 * 128, and the two fcs
     aux_work = 16 * (512 + 528) * 128 + 2 * (2048 * 1024 + 1024 * 1000)
     assert with_aux.mult_adds == 1_498_376_192 + aux_work
-    # the classifier stays the network's only output
+    # the aux heads are outputs beside the classifier, as torchvision's training-mode forward
+    # returns (logits, aux2, aux1); a side branch that is no output would be a wiring warning
     graph = analysis.graph
-    assert [graph.nodes[i].name for i in graph.outputs] == ["fc"]
+    assert [graph.nodes[i].name for i in graph.outputs] == ["fc", "aux2.fc2", "aux1.fc2"]
+    assert analysis.warnings == ()
 
 
 def test_googlenet_paper_layout():
@@ -406,7 +408,8 @@ def test_googlenet_paper_figures():
 ])
 def test_classifier_output_is_num_classes(ref):
     graph = analyze_ref(ref).graph
-    assert [tuple(graph.nodes[i].shape) for i in graph.outputs] == [(1, 1000)]
+    heads = 3 if ref == "googlenet@aux" else 1  # the classifier, then aux2 and aux1
+    assert [tuple(graph.nodes[i].shape) for i in graph.outputs] == [(1, 1000)] * heads
 
 
 @pytest.mark.parametrize("ref", ["squeezenet@version=2", "squeezenet@bypass=residual",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from cnncost.errors import RuleError
@@ -81,8 +82,13 @@ class GlobalAvgPool(Op):
 
 def _adaptive_windows(size: int, out: int) -> int:
     """Total window length along one axis of PyTorch's adaptive pooling: output i averages
-    input [floor(i*size/out), ceil((i+1)*size/out))."""
-    return sum(-(-(i + 1) * size // out) - (i * size // out) for i in range(out))
+    input [floor(i*size/out), ceil((i+1)*size/out)).
+
+    Summed over i, the floors telescope to ``size``, and each ceiling adds one where out does
+    not divide (i+1)*size: all but gcd(out, size) of the out terms. So the total is
+    size + out - gcd(out, size), in constant time whatever the output size.
+    """
+    return size + out - math.gcd(out, size)
 
 
 @register("adaptive_avgpool")

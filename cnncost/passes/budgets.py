@@ -8,6 +8,7 @@ allowed increase.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -71,7 +72,7 @@ def check_regression(model: str, a: Analysis, baseline: dict[str, Any], max_incr
         if metric not in baseline:
             continue
         base = baseline[metric]
-        limit = Fraction(base) * (1 + max_increase)
+        limit = math.floor(Fraction(base) * (1 + max_increase))  # counts: the largest that passes
         text = f"{base:,} + {float(max_increase) * 100:g}%"
         outcomes.append(Outcome(model, metric, values[metric], limit, text,
                                 values[metric] <= limit, source, "regression"))

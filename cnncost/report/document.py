@@ -1,12 +1,16 @@
-"""The analysis as one JSON-ready object: the convention in force, totals, every layer,
-blocks and op types. Counts are exact integers."""
+"""The JSON documents of every command, over one schema (docs/cli.md, "JSON output").
+
+Every document starts with the same three keys: ``cnncost_version``, ``command`` and
+``convention`` (fuse, dtype, bytes per element, batch). A model is described by the same
+fields wherever it appears (``model_fields``). Counts are exact integers, shares and ratios
+numbers, lists are lists; nothing is display text but what is named ``*_text``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from cnncost import __version__
-from cnncost.analysis import Analysis, figures
+from cnncost.analysis import DTYPES, Analysis, figures
 from cnncost.report.tables import group_row, guideline_rows, kind_rows, layer_rows
 
 DEFINITIONS = {
@@ -23,24 +27,45 @@ DEFINITIONS = {
 }
 
 
-def document(a: Analysis) -> dict[str, Any]:
-    graph = a.graph
+def convention(fuse: str = "none", dtype: str = "fp32", batch: int | None = 1) -> dict[str, Any]:
+    """The counting convention, the same object in every command's JSON."""
+    return {"fuse": fuse, "dtype": dtype, "bytes_per_element": DTYPES[dtype], "batch": batch}
+
+
+def analysis_convention(a: Analysis) -> dict[str, Any]:
+    return convention(a.fuse, a.dtype, a.model.batch)
+
+
+def envelope(command: str, conv: dict[str, Any]) -> dict[str, Any]:
+    """The keys every JSON document starts with."""
+    from cnncost import __version__
+
+    return {"cnncost_version": __version__, "command": command, "convention": conv}
+
+
+def model_fields(a: Analysis) -> dict[str, Any]:
+    """What was analysed, the same fields wherever a model appears."""
+    m = a.model
     return {
-        "cnncost_version": __version__,
-        "model": graph.name,
-        "spec": graph.source,
-        "description": graph.description,
-        "variant": graph.variant or None,
-        "variables": dict(graph.variables),
-        "input_shape": list(graph.nodes[0].shape),
-        "convention": {
-            "fuse": a.fuse,
-            "dtype": a.dtype,
-            "bytes_per_element": a.bytes_per_element,
-            "batch": graph.nodes[0].shape[0],
-            "definitions": DEFINITIONS,
-        },
+        "label": m.label,
+        "model": m.name,
+        "spec": m.spec or None,  # as named: a bundled name or the path given, never resolved
+        "description": m.description,
+        "variant": m.variant or None,
+        "variables": dict(m.variables),
+        "settings": dict(m.settings),
+        "input_shape": list(a.graph.nodes[0].shape),
+    }
+
+
+def document(a: Analysis) -> dict[str, Any]:
+    """``cnncost analyze --format json``."""
+    return {
+        **envelope("analyze", analysis_convention(a)),
+        **model_fields(a),
+        "definitions": DEFINITIONS,
         "totals": figures(a),
+        "warnings": list(a.warnings),
         "layers": list(layer_rows(a)),
         "blocks": [group_row(g) for g in a.blocks],
         "block_depth": a.depth,
@@ -48,6 +73,13 @@ def document(a: Analysis) -> dict[str, Any]:
         "thresholds": thresholds(a),
         "guidelines": guidelines(a),
     }
+
+
+def guidelines_document(a: Analysis) -> dict[str, Any]:
+    """``cnncost guidelines --format json``."""
+    return {**envelope("guidelines", analysis_convention(a)), **model_fields(a),
+            "block_depth": a.depth, "thresholds": thresholds(a), "guidelines": guidelines(a),
+            "warnings": list(a.warnings)}
 
 
 def thresholds(a: Analysis) -> dict[str, float]:

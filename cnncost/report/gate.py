@@ -6,10 +6,13 @@ from typing import Any
 from xml.etree import ElementTree
 
 from cnncost.analysis import figures
-from cnncost.errors import Problem, UsageError, suggest
+from cnncost.errors import Problem, UsageError, printable, suggest
 from cnncost.passes.budgets import Outcome
 from cnncost.report import fmt
-from cnncost.report.tables import BYTES, COUNT, RATIO, SHARE, TEXT, Column, Table, convention
+from cnncost.report.document import (DEFINITIONS, analysis_convention, convention, envelope,
+                                     model_fields)
+from cnncost.report.tables import BYTES, COUNT, RATIO, SHARE, TEXT, VERDICT, Column, Table
+from cnncost.report.tables import convention as convention_note
 from cnncost.spec.budget import BYTES as BYTE_METRIC
 from cnncost.spec.budget import GUIDELINES, METRICS
 from cnncost.spec.budget import SHARE as SHARE_METRIC
@@ -27,7 +30,8 @@ COMPARE_COLUMNS: dict[str, tuple[str, str]] = {
     "peak_activation_bytes": ("peak activation\nmemory", BYTES),
     "elementwise_mem_access_share": ("element-wise\nshare of\nmem_access", SHARE),
     "kernels": ("kernels", COUNT),
-    "G1": ("G1", TEXT), "G2": ("G2", TEXT), "G3": ("G3", TEXT), "G4": ("G4", TEXT),
+    "G1": ("G1", VERDICT), "G2": ("G2", VERDICT), "G3": ("G3", VERDICT),
+    "G4": ("G4", VERDICT),
 }
 DEFAULT_COLUMNS = ("params", "mult_adds", "mem_access", "mem_access_bytes",
                    "peak_activation_bytes", "elementwise_mem_access_share",
@@ -61,7 +65,7 @@ def compare_table(models: list[Any], *, baseline: str | None = None, sort: str |
     if base is not None:
         for row in rows:
             for key in keys:
-                if COMPARE_COLUMNS[key][1] != TEXT:
+                if COMPARE_COLUMNS[key][1] != VERDICT:
                     row[f"{key}_ratio"] = row[key] / base[key] if base[key] else None
     if sort:
         key = sort.lstrip("-")
@@ -73,12 +77,12 @@ def compare_table(models: list[Any], *, baseline: str | None = None, sort: str |
     for key in keys:
         header, kind = COMPARE_COLUMNS[key]
         shown.append(Column(key, header, kind))
-        if base is not None and kind != TEXT:
-            shown.append(Column(f"{key}_ratio", "x base", RATIO))
-    notes = [convention(models[0].analysis)] if models else []
+        if base is not None and kind != VERDICT:
+            shown.append(Column(f"{key}_ratio", "x base", RATIO, attach=True))
+    notes = [convention_note(models[0].analysis)] if models else []
     if base is not None:
         notes.insert(0, f"x base: each figure divided by {base['model']}'s")
-    return Table("comparison", tuple(shown), tuple(rows), tuple(notes))
+    return Table("comparison", tuple(shown), tuple(rows), tuple(notes), transpose=True)
 
 
 def _baseline_row(models: list[Any], rows: list[dict[str, Any]], name: str) -> dict[str, Any]:
@@ -93,25 +97,25 @@ def _baseline_row(models: list[Any], rows: list[dict[str, Any]], name: str) -> d
 
 
 def compare_document(models: list[Any], table: Table) -> dict[str, Any]:
-    """JSON: every model with its figures; usable as a --against baseline for cnncost check."""
+    """JSON: every model with its figures, in the table's order (--sort); usable as a --against
+    baseline for cnncost check."""
+    by_label: dict[str, list[Any]] = {}
+    for model in models:
+        by_label.setdefault(model.label, []).append(model)
     entries = []
-    for model, row in zip(models, _in_order(models, table)):
-        a = model.analysis
+    for row in table.rows:
+        a = by_label[row["model"]].pop(0).analysis
         entries.append({
-            "label": model.label, "model": a.graph.name, "spec": a.graph.source,
-            "variant": a.graph.variant or None, "variables": dict(a.graph.variables),
-            "convention": {"fuse": a.fuse, "dtype": a.dtype,
-                           "bytes_per_element": a.bytes_per_element},
+            **model_fields(a),
+            "convention": analysis_convention(a),
             "totals": figures(a),
             "guidelines": {v.guideline: "pass" if v.passed else "warn" for v in a.guidelines},
             "ratios": {k[:-6]: v for k, v in row.items() if k.endswith("_ratio")},
+            "warnings": list(a.warnings),
         })
-    return {"models": entries, "columns": [c.key for c in table.columns]}
-
-
-def _in_order(models: list[Any], table: Table) -> list[dict[str, Any]]:
-    by_label = {row["model"]: row for row in table.rows}
-    return [by_label[m.label] for m in models]
+    conv = entries[0]["convention"] if entries else convention()
+    return {**envelope("compare", conv), "definitions": DEFINITIONS,
+            "columns": [c.key for c in table.columns], "models": entries}
 
 
 # -- check -------------------------------------------------------------------------------------
@@ -127,6 +131,15 @@ def _shown(metric: str, value: Any) -> str:
     return f"{fmt.grouped(round(value))} ({fmt.human(round(value))})"
 
 
+def _number(metric: str, value: Any) -> Any:
+    """A figure or limit for JSON: an exact int for counts and bytes, a float for shares."""
+    if metric == GUIDELINES:
+        return list(value)
+    if METRICS.get(metric) == SHARE_METRIC:
+        return float(value)
+    return int(value)
+
+
 def check_rows(outcomes: list[Outcome]) -> tuple[dict[str, Any], ...]:
     rows = []
     for o in outcomes:
@@ -136,44 +149,64 @@ def check_rows(outcomes: list[Outcome]) -> tuple[dict[str, Any], ...]:
                     f"+{_shown(o.metric, o.over)} ({100 * o.over_share:.2f}%)")
         rows.append({
             "model": o.model, "metric": o.metric, "kind": o.kind,
-            "value": _shown(o.metric, o.value), "limit": o.limit_text,
-            "status": "pass" if o.passed else "FAIL", "over": over, "source": o.source,
-            "raw_value": list(o.value) if o.metric == GUIDELINES else o.value,
-            "raw_limit": list(o.limit) if o.metric == GUIDELINES else float(o.limit),
+            "value": _number(o.metric, o.value), "value_text": _shown(o.metric, o.value),
+            "limit": _number(o.metric, o.limit), "limit_text": o.limit_text,
+            "status": "pass" if o.passed else "FAIL", "passed": o.passed,
+            "over_by": _number(o.metric, o.over), "over_share": o.over_share,
+            "over_text": over, "source": o.source,
         })
     return tuple(rows)
 
 
-def check_table(outcomes: list[Outcome], models: list[Any]) -> Table:
+def _notes(outcomes: list[Outcome], models: list[Any], not_given: Any) -> list[str]:
     failed = sum(1 for o in outcomes if not o.passed)
-    unchecked = [m.label for m in models if m.label not in {o.model for o in outcomes}]
     notes = [f"{len(outcomes) - failed} of {len(outcomes)} limits hold"]
+    unchecked = _unchecked(outcomes, models)
     if unchecked:
         notes.append("no budget for: " + ", ".join(unchecked))
+    if not_given:
+        notes.append("budget entries for specs not given here, not checked: " +
+                     ", ".join(not_given))
     if models:
-        notes.append(convention(models[0].analysis))
+        notes.append(convention_note(models[0].analysis))
+    return notes
+
+
+def _unchecked(outcomes: list[Outcome], models: list[Any]) -> list[str]:
+    checked = {o.model for o in outcomes}
+    return [m.label for m in models if m.label not in checked]
+
+
+def check_table(outcomes: list[Outcome], models: list[Any], not_given: Any = ()) -> Table:
+    failed = sum(1 for o in outcomes if not o.passed)
     return Table(
         "cnncost check: " + ("all limits hold" if not failed else f"{failed} exceeded"),
         (Column("model", "model", TEXT), Column("metric", "metric", TEXT),
-         Column("kind", "kind", TEXT), Column("value", "value", TEXT),
-         Column("limit", "limit", TEXT), Column("status", "status", TEXT),
-         Column("over", "over by", TEXT), Column("source", "limit from", TEXT),
-         Column("raw_value", "raw value", TEXT, human=False),
-         Column("raw_limit", "raw limit", TEXT, human=False)),
-        check_rows(outcomes), tuple(notes))
+         Column("kind", "kind", TEXT, optional=2), Column("value_text", "value", TEXT),
+         Column("limit_text", "limit", TEXT), Column("status", "status", VERDICT),
+         Column("over_text", "over by", TEXT), Column("source", "limit from", TEXT,
+                                                       optional=1),
+         Column("value", "raw value", TEXT, human=False),
+         Column("limit", "raw limit", TEXT, human=False)),
+        check_rows(outcomes), tuple(_notes(outcomes, models, not_given)))
 
 
-def check_document(outcomes: list[Outcome], models: list[Any]) -> dict[str, Any]:
+def check_document(outcomes: list[Outcome], models: list[Any],
+                   not_given: Any = ()) -> dict[str, Any]:
     rows = check_rows(outcomes)
+    conv = analysis_convention(models[0].analysis) if models else convention()
+    keys = ("model", "metric", "kind", "value", "limit", "limit_text", "passed", "over_by",
+            "over_share", "source")
     return {
+        **envelope("check", conv),
         "passed": all(o.passed for o in outcomes),
         "failures": sum(1 for o in outcomes if not o.passed),
         "limits": len(outcomes),
-        "results": [{"model": r["model"], "metric": r["metric"], "kind": r["kind"],
-                     "value": r["raw_value"], "limit": r["raw_limit"],
-                     "limit_text": r["limit"], "passed": r["status"] == "pass",
-                     "over_by": r["over"], "source": r["source"]} for r in rows],
-        "unchecked": [m.label for m in models if m.label not in {o.model for o in outcomes}],
+        "results": [{k: r[k] for k in keys} for r in rows],
+        "models": [{**model_fields(m.analysis), "convention": analysis_convention(m.analysis),
+                    "totals": figures(m.analysis)} for m in models],
+        "unchecked": _unchecked(outcomes, models),
+        "not_given": list(not_given),
     }
 
 
@@ -190,14 +223,14 @@ def junit_xml(outcomes: list[Outcome], models: list[Any]) -> str:
         for row in mine:
             case = ElementTree.SubElement(
                 suite, "testcase", classname=f"cnncost.{model.label}",
-                name=f"{row['metric']} <= {row['limit']}" if row["kind"] == "budget"
-                else f"{row['metric']} regression <= {row['limit']}")
+                name=f"{row['metric']} <= {row['limit_text']}" if row["kind"] == "budget"
+                else f"{row['metric']} regression <= {row['limit_text']}")
             if row["status"] != "pass":
                 suite_failures += 1
                 failure = ElementTree.SubElement(
                     case, "failure", type="BudgetExceeded",
-                    message=f"{model.label}: {row['metric']} is {row['value']}, over the limit "
-                            f"{row['limit']} by {row['over']}")
+                    message=f"{model.label}: {row['metric']} is {row['value_text']}, over the "
+                            f"limit {row['limit_text']} by {row['over_text']}")
                 failure.text = f"limit from {row['source']}"
         if not mine:
             case = ElementTree.SubElement(suite, "testcase", classname=f"cnncost.{model.label}",
@@ -214,5 +247,6 @@ def junit_xml(outcomes: list[Outcome], models: list[Any]) -> str:
     root.set("failures", str(failures))
     root.set("errors", "0")
     ElementTree.indent(root)
-    return '<?xml version="1.0" encoding="utf-8"?>\n' + ElementTree.tostring(
-        root, encoding="unicode") + "\n"
+    # names may hold control characters, which XML 1.0 cannot carry even escaped
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + printable(ElementTree.tostring(
+        root, encoding="unicode")) + "\n"

@@ -1,29 +1,45 @@
 """Tables as text: one renderer per output format, all over the same rows.
 
 Every renderer returns the whole text; the CLI writes it only once everything has been
-computed, so a failure never leaves half an output behind.
+computed, so a failure never leaves half an output behind. Text that comes from a spec or
+the command line (names, paths, variants) is data, never markup: control characters are
+escaped in every format, rich never parses it, and markdown escapes its own syntax.
 """
 
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from cnncost.errors import printable
 from cnncost.report import fmt
-from cnncost.report.tables import BYTES, COUNT, RATIO, SHAPE, SHARE, TEXT, Column, Table
+from cnncost.report.tables import (BYTES, COUNT, RATIO, SHAPE, SHARE, TEXT, VERDICT, Column,
+                                   Table)
 
 FORMATS = ("table", "json", "csv", "markdown")
-TEXT_KINDS = (TEXT, SHAPE)  # left-aligned; numbers are right-aligned
+TEXT_KINDS = (TEXT, SHAPE, VERDICT)  # left-aligned; numbers are right-aligned
 TEXT_WIDTH = 72  # text columns wrap beyond this many characters
+TEXT_MIN = 16  # ... and a table too narrow to give each that many is drawn another way
+VERDICT_STYLES = {"pass": "green", "warn": "yellow", "fail": "bold red", "FAIL": "bold red"}
 
 
-def cell(column: Column, value: Any) -> str:
-    """A value as people read it."""
+@dataclass(frozen=True)
+class Terminal:
+    """How the table format is drawn: its width in columns, and whether to use colour."""
+
+    width: int = 80
+    color: bool = False
+
+
+def cell(column: Column, value: Any, *, short: bool = False) -> str:
+    """A value as people read it; ``short`` writes counts with SI prefixes (569M)."""
     if value is None:
         return ""
     if column.kind == COUNT:
-        return fmt.grouped(value)
+        return fmt.human(value) if short else fmt.grouped(value)
     if column.kind == SHARE:
         return fmt.percent(value)
     if column.kind == SHAPE:
@@ -32,7 +48,9 @@ def cell(column: Column, value: Any) -> str:
         return fmt.human_bytes(value)
     if column.kind == RATIO:
         return f"{value:.2f}x"
-    return str(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return printable(str(value))
 
 
 def machine_cell(column: Column, value: Any) -> Any:
@@ -41,24 +59,37 @@ def machine_cell(column: Column, value: Any) -> Any:
         return f"{value:.6f}"
     if column.kind == SHAPE:
         return fmt.shape(value)
+    if isinstance(value, str):
+        return printable(value)
     return "" if value is None else value
+
+
+# -- markdown and CSV -------------------------------------------------------------------------
+
+_MARKDOWN = re.compile(r"([\\`*\[\]<|~])|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+
+
+def markdown_text(text: str) -> str:
+    """Text shown literally in markdown: its syntax characters backslash-escaped (an
+    underscore only where it could start or end emphasis, not inside a word)."""
+    return _MARKDOWN.sub(lambda m: "\\" + m.group(), printable(text)).replace("\n", " ")
 
 
 def to_markdown(tables: Sequence[Table]) -> str:
     parts = []
     for table in tables:
         columns = [c for c in table.columns if c.human]
-        lines = [f"### {table.title}", ""]
-        lines.append("| " + " | ".join(c.header.replace("\n", " ") for c in columns) + " |")
+        lines = [f"### {markdown_text(table.title)}", ""]
+        lines.append("| " + " | ".join(markdown_text(c.header) for c in columns) + " |")
         lines.append("|" + "|".join("---" if c.kind in TEXT_KINDS else "---:"
                                     for c in columns) + "|")
-        for row in table.rows:
-            lines.append("| " + " | ".join(cell(c, row.get(c.key)).replace("|", "\\|")
-                                           for c in columns) + " |")
-        lines.extend(["", *(f"_{note}_  " for note in table.notes)])
+        for row in (*table.rows, *([table.totals] if table.totals else [])):
+            lines.append("| " + " | ".join(
+                cell(c, row.get(c.key)) if c.markdown else markdown_text(cell(c, row.get(c.key)))
+                for c in columns) + " |")
+        lines.extend(["", *(f"_{markdown_text(note)}_  " for note in table.notes)])
         parts.append("\n".join(lines).rstrip())
     return "\n\n".join(parts) + "\n"
-
 
 
 def to_csv(table: Table) -> str:
@@ -76,44 +107,208 @@ def to_csv(table: Table) -> str:
 def to_json(document: dict[str, Any]) -> str:
     """Indented JSON, except that a list of objects (layers, blocks) has one object per line:
     readable, easy to diff, and fast, since json's C encoder is not used when indenting.
-    The pieces are joined once: for 100,000 layers the text is tens of megabytes."""
+    The pieces are joined once: for 100,000 layers the text is tens of megabytes. Control
+    characters are escaped by JSON itself; NaN and infinity, which JSON lacks, are refused."""
     import json
+
+    def dumps(value: Any, **options: Any) -> str:
+        return json.dumps(value, allow_nan=False, **options)
 
     pieces = ["{"]
     for number, (key, value) in enumerate(document.items()):
-        pieces.append(("\n  " if number == 0 else ",\n  ") + json.dumps(key) + ": ")
+        pieces.append(("\n  " if number == 0 else ",\n  ") + dumps(key) + ": ")
         if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
             pieces.append("[")
             for row_number, row in enumerate(value):
-                pieces.append(("\n    " if row_number == 0 else ",\n    ") + json.dumps(row))
+                pieces.append(("\n    " if row_number == 0 else ",\n    ") + dumps(row))
             pieces.append("\n  ]")
         else:
-            pieces.append(json.dumps(value, indent=2).replace("\n", "\n  "))
+            pieces.append(dumps(value, indent=2).replace("\n", "\n  "))
     pieces.append("\n}\n")
     return "".join(pieces)
 
 
-def to_rich(tables: Sequence[Table]) -> str:
-    """Rich tables, rendered to a string (rich is imported only when this format is used)."""
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table as RichTable
+# -- tables for people ------------------------------------------------------------------------
 
-    # wide enough never to wrap a number; tables take only the width they need
-    console = Console(file=io.StringIO(), width=1000, color_system=None,
-                      highlight=False)
+def to_text(tables: Sequence[Table], terminal: Terminal = Terminal()) -> str:
+    """Tables drawn to fit ``terminal.width`` columns. Each table is tried as it is; then with
+    counts abbreviated (4.21M); then without its optional columns, least important first; and
+    when nothing fits, as a stack of records, one field a line."""
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), width=terminal.width, highlight=False,
+                      color_system="standard" if terminal.color else None,
+                      force_terminal=terminal.color, no_color=not terminal.color,
+                      emoji=False, markup=False, soft_wrap=False)
     for number, table in enumerate(tables):
         if number:
             console.print()
-        columns = [c for c in table.columns if c.human]
-        rich_table = RichTable(title=table.title, box=box.SIMPLE_HEAD, title_justify="left",
-                               caption="\n".join(table.notes) or None, caption_justify="left")
-        for c in columns:
-            if c.kind in TEXT_KINDS:  # long text wraps; numbers never do
-                rich_table.add_column(c.header, justify="left", max_width=TEXT_WIDTH)
-            else:
-                rich_table.add_column(c.header, justify="right", no_wrap=True)
-        for row in table.rows:
-            rich_table.add_row(*(cell(c, row.get(c.key)) for c in columns))
-        console.print(rich_table)
-    return "\n".join(line.rstrip() for line in console.file.getvalue().splitlines()) + "\n"
+        console.print(_fitted(table, terminal.width))
+    text = console.file.getvalue()
+    return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
+
+
+def _fitted(table: Table, width: int) -> Any:
+    """The first drawing of ``table`` that fits: as it is; compact (counts with SI prefixes,
+    headers without their explanations, which move to a note); compact without optional
+    columns, least important first; else a stack of records."""
+    human = [c for c in table.columns if c.human]
+    levels = sorted({c.optional for c in human if c.optional}, reverse=True)
+    attempts = [(False, None), (True, None)] + [(True, level) for level in levels]
+    for compact, drop in attempts:
+        shown = [c for c in human if not (drop and c.optional >= drop)]
+        widths = _layout(table, shown, compact, width)
+        if widths is None:
+            continue
+        notes = list(table.notes)
+        if compact:
+            legend = [f"{short.replace(chr(10), ' ')}: {long}" for short, long in
+                      dict(_split_header(c.header) for c in shown).items() if long]
+            notes += ["; ".join(legend)] if legend else []
+        if len(shown) < len(human):
+            left = [c.header.replace("\n", " ") for c in human if c not in shown]
+            notes.append("not shown at this width: " + ", ".join(left) +
+                         " (widen the terminal, or set COLUMNS)")
+        return _rich_table(table, shown, compact, widths, notes)
+    if table.transpose:
+        for compact in (False, True):
+            turned = _transposed(table, compact)
+            widths = _layout(turned, list(turned.columns), False, width)
+            if widths is not None:
+                return _rich_table(turned, list(turned.columns), False, widths,
+                                   list(turned.notes))
+    return _stacked(table)
+
+
+def _fields(table: Table, row: dict[str, Any], compact: bool = False) -> list[tuple[str, str]]:
+    """A row as (header, shown value) pairs, the first column left out; an attached column's
+    value joins the one before it: ``568,740,352 (1.00x)``."""
+    fields: list[tuple[str, str]] = []
+    for c in [c for c in table.columns if c.human][1:]:
+        value = cell(c, row.get(c.key), short=compact)
+        if c.attach and fields:
+            if value:
+                fields[-1] = (fields[-1][0], f"{fields[-1][1]} ({value})")
+            continue
+        header = _split_header(c.header)[0] if compact else c.header
+        fields.append((header.replace("\n", " "), value))
+    return fields
+
+
+def _transposed(table: Table, compact: bool) -> Table:
+    """One column per row of ``table`` (headed by its first field), one row per field."""
+    first = next(c for c in table.columns if c.human)
+    names = [cell(first, row.get(first.key)) for row in table.rows]
+    keys = [f"r{i}" for i in range(len(table.rows))]
+    records = [_fields(table, row, compact) for row in table.rows]
+    rows = []
+    for number, (header, _) in enumerate(records[0] if records else []):
+        rows.append({"field": header, **{k: rec[number][1] for k, rec in zip(keys, records)}})
+    notes = list(table.notes)
+    if compact:
+        legend = [f"{short.replace(chr(10), ' ')}: {long}" for short, long in
+                  dict(_split_header(c.header) for c in table.columns if c.human).items()
+                  if long]
+        notes += ["; ".join(legend)] if legend else []
+    return Table(table.title, (Column("field", first.header, TEXT), *(
+        Column(k, name, TEXT, wrap=False) for k, name in zip(keys, names))), tuple(rows),
+                 tuple(notes))
+
+
+def _split_header(header: str) -> tuple[str, str]:
+    """``"mult-adds\n(multiply-accumulates)"`` -> ("mult-adds", "multiply-accumulates"): a
+    header without its explanation in parentheses, and the explanation ("" if none)."""
+    name, paren, rest = header.partition("\n(")
+    return name, rest.rstrip(")").replace("\n", " ") if paren else ""
+
+
+def _wraps(column: Column) -> bool:
+    return column.kind in (TEXT, VERDICT) and column.wrap
+
+
+def _layout(table: Table, columns: list[Column], compact: bool,
+            width: int) -> list[int] | None:
+    """Column widths that fit ``width``, or None. Numbers, names and shapes keep their width;
+    text columns wrap at spaces down to TEXT_MIN characters (or their longest word); headers
+    wrap at spaces."""
+    from rich.cells import cell_len
+
+    rows = (*table.rows, *([table.totals] if table.totals else []))
+    natural, least = [], []
+    for c in columns:
+        header = _split_header(c.header)[0] if compact else c.header
+        texts = [cell(c, row.get(c.key), short=compact) for row in rows]
+        longest = max((cell_len(t) for t in texts), default=0)
+        header_line = max(cell_len(line) for line in header.split("\n"))
+        header_word = max((cell_len(w) for w in header.split()), default=0)
+        if _wraps(c):
+            word = max((cell_len(w) for t in texts for w in t.split()), default=0)
+            natural.append(min(max(longest, header_line), TEXT_WIDTH))
+            least.append(max(min(longest, TEXT_MIN), word, header_word))
+        else:
+            natural.append(max(longest, header_line))
+            least.append(max(longest, header_word))
+    gaps = 2 * len(columns) - 1  # one space of padding after each column, one between columns
+    if sum(least) + gaps > width:
+        return None
+    widths = [max(n, m) for n, m in zip(natural, least)]
+    excess = sum(widths) + gaps - width
+    while excess > 0:  # narrow the column with the most room to give, one character at a time
+        room, index = max((w - m, i) for i, (w, m) in enumerate(zip(widths, least)))
+        widths[index] -= 1
+        excess -= 1
+    return widths
+
+
+def _text(value: str, column: Column | None = None) -> Any:
+    from rich.text import Text
+
+    style = VERDICT_STYLES.get(value.strip(), "") if column and column.kind == VERDICT else ""
+    return Text(printable(value), style=style)
+
+
+def _rich_table(table: Table, columns: list[Column], compact: bool, widths: list[int],
+                notes: list[str]) -> Any:
+    import textwrap
+
+    from rich import box
+    from rich.table import Table as RichTable
+
+    drawn = RichTable(title=_text(table.title), box=box.SIMPLE_HEAD, title_justify="left",
+                      caption=_text("\n".join(notes)) if notes else None,
+                      caption_justify="left", show_edge=False, padding=(0, 1, 0, 0))
+    for c, width in zip(columns, widths):
+        header = _split_header(c.header)[0] if compact else c.header
+        header = "\n".join(textwrap.fill(line, width, break_on_hyphens=False)
+                           for line in header.split("\n"))
+        justify = "left" if c.kind in TEXT_KINDS else "right"
+        drawn.add_column(_text(header), justify=justify, width=width, no_wrap=not _wraps(c))
+    for index, row in enumerate(table.rows):
+        if index in table.sections:
+            drawn.add_section()
+        drawn.add_row(*(_text(cell(c, row.get(c.key), short=compact), c) for c in columns))
+    if table.totals:
+        drawn.add_section()
+        drawn.add_row(*(_text(cell(c, table.totals.get(c.key), short=compact), c)
+                        for c in columns))
+    return drawn
+
+
+def _stacked(table: Table) -> Any:
+    """One record per row: its first field as a heading, then one field a line."""
+    from rich.console import Group
+    from rich.table import Table as RichTable
+
+    first = next(c for c in table.columns if c.human)
+    parts: list[Any] = [_text(table.title)]
+    for row in (*table.rows, *([table.totals] if table.totals else [])):
+        record = RichTable(box=None, show_header=False, pad_edge=False, padding=(0, 1))
+        record.add_column(justify="left", no_wrap=True)
+        record.add_column(justify="left")
+        for header, value in _fields(table, row):
+            if value:
+                record.add_row(_text("  " + header), _text(value, Column("", "", VERDICT)))
+        parts += [_text(""), _text(cell(first, row.get(first.key))), record]
+    if table.notes:
+        parts += [_text(""), _text("\n".join(table.notes))]
+    return Group(*parts)

@@ -14,10 +14,12 @@ from cnncost.ir import numel
 from cnncost.passes.rollup import Group
 from cnncost.report import fmt
 
-TEXT, COUNT, SHARE, SHAPE, BYTES, RATIO = "text", "count", "share", "shape", "bytes", "ratio"
+TEXT, COUNT, SHARE, SHAPE, BYTES, RATIO, VERDICT = (
+    "text", "count", "share", "shape", "bytes", "ratio", "verdict")
 
 MULT_ADDS = "mult-adds\n(multiply-accumulates)"
 MEM_ACCESS = "mem_access\n(memory access cost, elements)"
+# a header's explanation "(...)" after its first line moves to a note in narrow tables
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,10 @@ class Column:
     kind: str = COUNT
     human: bool = True  # shown in table and markdown
     machine: bool = True  # written to CSV
+    optional: int = 0  # 0: always shown; n > 0: left out of narrow tables, highest n first
+    markdown: bool = False  # the cells are markdown already (cnncost's own words, no data)
+    wrap: bool = True  # text may wrap; names and shapes never do
+    attach: bool = False  # shown beside the column before it when rows are drawn as records
 
 
 @dataclass(frozen=True)
@@ -35,13 +41,21 @@ class Table:
     columns: tuple[Column, ...]
     rows: tuple[dict[str, Any], ...]
     notes: tuple[str, ...] = ()
+    sections: frozenset[int] = frozenset()  # rows that start a new section (a rule above)
+    totals: dict[str, Any] | None = None  # a last row, set apart (table and markdown only)
+    transpose: bool = False  # when too wide, try one column per row (compare) before records
+
+
+def heading(a: Analysis, what: str) -> str:
+    """A table's title: the model with the settings analysed, then what the table shows."""
+    return f"{a.model.title}: {what}"
 
 
 def convention(a: Analysis) -> str:
     fuse = ("every op is its own kernel (ShuffleNet V2 setting)" if a.fuse == "none"
             else "BN folded and activations fused into the preceding conv")
     return (f"fuse={a.fuse}: {fuse}; dtype={a.dtype} ({a.bytes_per_element} bytes/element); "
-            f"batch {a.graph.nodes[0].shape[0]}. Definitions: docs/metrics.md")
+            f"batch {a.graph.nodes[0].shape[0]}. Definitions: cnncost docs metrics")
 
 
 _SUMMARY = (
@@ -50,11 +64,10 @@ _SUMMARY = (
     ("biases", "  biases", COUNT),
     ("norm_params", "  norm params (BN gamma, beta)", COUNT),
     ("buffers", "buffers (BN running mean, var; not params)", COUNT),
-    ("mult_adds", "mult-adds (multiply-accumulates; 1 fused multiply-add = 1)", COUNT),
+    ("mult_adds", "mult-adds (multiply-accumulates; FMA = 1)", COUNT),
     ("flops", "FLOPs (= 2 x mult-adds)", COUNT),
-    ("elementwise_ops", "element-wise ops (activations, adds, muls, BN, pooling, biases)",
-     COUNT),
-    ("mem_access", "mem_access (memory access cost, elements read + written)", COUNT),
+    ("elementwise_ops", "element-wise ops (activation, BN, add, pool, bias)", COUNT),
+    ("mem_access", "mem_access (memory access cost: elements moved)", COUNT),
     ("mem_access_bytes", "mem_access, bytes", BYTES),
     ("peak_activation_elements", "peak activation memory (elements)", COUNT),
     ("peak_activation_bytes", "peak activation memory, bytes", BYTES),
@@ -78,30 +91,47 @@ def summary_table(a: Analysis) -> Table:
                      "approx": approx})
     peak_at = values["peak_activation_at"]
     return Table(
-        title=f"{a.graph.name}{'@' + a.graph.variant if a.graph.variant else ''}: "
-              f"input {fmt.shape(a.graph.nodes[0].shape)}",
+        title=heading(a, f"input {fmt.shape(a.graph.nodes[0].shape)}"),
         columns=(Column("metric", "metric", TEXT, human=False),
                  Column("label", "metric", TEXT, machine=False),
                  Column("value", "value", COUNT, human=False),
                  Column("shown", "value", TEXT, machine=False),
                  Column("approx", "", TEXT, machine=False)),
         rows=tuple(rows),
-        notes=(f"peak activation memory while computing {peak_at}", convention(a)),
+        notes=(f"peak activation memory while computing {peak_at}", *a.warnings,
+               convention(a)),
     )
+
+
+def window(op: Any) -> str:
+    """Kernel and stride as papers write them: ``3x3`` (stride 1), ``3x3/2``; "" if none."""
+    kernel = getattr(op, "kernel", None)
+    if kernel is None:
+        return ""
+    stride = getattr(op, "stride", None) or kernel
+    size = f"{kernel[0]}x{kernel[1]}"
+    if stride == (1, 1):
+        return size
+    return size + (f"/{stride[0]}" if stride[0] == stride[1] else f"/{stride[0]}x{stride[1]}")
 
 
 def layer_rows(a: Analysis) -> tuple[dict[str, Any], ...]:
     """One row per layer (the JSON ``layers`` list); the network input is left out."""
     rows = []
     names = [n.name for n in a.graph.nodes]
+    total = a.totals.mult_adds
     for index, node in enumerate(a.graph.nodes):
         if index == 0:
             continue
-        cost = a.costs[index]
+        cost, op = a.costs[index], node.op
+        kernel, stride = getattr(op, "kernel", None), getattr(op, "stride", None)
         rows.append({
             "name": node.name,
-            "op": node.op.op_name,
+            "op": op.op_name,
             "kind": a.kinds[index],
+            "kernel": list(kernel) if kernel else None,
+            "stride": list(stride or kernel) if kernel else None,
+            "window": window(op),
             "inputs": [names[i] for i in node.inputs],
             "out_shape": list(node.shape),
             "params": cost.params,
@@ -109,9 +139,10 @@ def layer_rows(a: Analysis) -> tuple[dict[str, Any], ...]:
             "biases": cost.biases,
             "norm_params": cost.norm_params,
             "mult_adds": cost.mult_adds,
+            "mult_adds_share": cost.mult_adds / total if total else 0.0,
             "elementwise_ops": cost.elementwise_ops,
             "mem_access": cost.mem_access,
-            "activation_elements": numel(node.shape),
+            "output_elements": numel(node.shape),
             "fused_into": names[a.host[index]] if a.host[index] != index else None,
             "line": node.loc.line if node.loc else None,
         })
@@ -119,16 +150,34 @@ def layer_rows(a: Analysis) -> tuple[dict[str, Any], ...]:
 
 
 def layers_table(a: Analysis) -> Table:
+    rows = layer_rows(a)
+    # the op without its size (the kernel column has it); fused layers marked
+    shown = tuple({**row, "name": ("+ " if row["fused_into"] else "") + row["name"],
+                   "kind": (row["kind"].rsplit(" ", 1)[0] if row["window"] else row["kind"])
+                   .replace("depthwise", "dw")}
+                  for row in rows)
+    # a rule between top-level blocks; top-level layers between blocks go together
+    blocks = [row["name"].split(".")[0] if "." in row["name"] else "" for row in rows]
+    sections = frozenset(i for i in range(1, len(rows)) if blocks[i] != blocks[i - 1])
+    t = a.totals
+    totals = {"name": f"total ({len(rows)} layers)", "params": t.params,
+              "mult_adds": t.mult_adds, "mult_adds_share": 1.0 if t.mult_adds else 0.0,
+              "elementwise_ops": t.elementwise_ops, "mem_access": t.mem_access}
+    fused = ("+ fused into the conv before it (--fuse bn-act): no kernel of its own, its "
+             "memory traffic counted there",) if any(r["fused_into"] for r in rows) else ()
     return Table(
-        title=f"{a.graph.name}: layers",
-        columns=(Column("name", "layer", TEXT), Column("kind", "op", TEXT),
-                 Column("out_shape", "output shape", SHAPE),
-                 Column("params", "params"), Column("mult_adds", MULT_ADDS),
-                 Column("elementwise_ops", "element-wise\nops"),
+        title=heading(a, "layers"),
+        columns=(Column("name", "layer", TEXT, wrap=False),
+                 Column("kind", "op", TEXT, optional=1),
+                 Column("window", "kernel\n/stride", TEXT, optional=2),
+                 Column("out_shape", "output shape", SHAPE, optional=3),
+                 Column("params", "params", optional=4), Column("mult_adds", MULT_ADDS),
+                 Column("mult_adds_share", "%\n(share of mult-adds)", SHARE),
+                 Column("elementwise_ops", "element-wise\nops", optional=5),
                  Column("mem_access", MEM_ACCESS),
-                 Column("activation_elements", "output\nelements")),
-        rows=layer_rows(a),
-        notes=(convention(a),),
+                 Column("output_elements", "output\nelements", optional=6),
+                 Column("fused_into", "fused into", TEXT, human=False)),
+        rows=shown, notes=(*fused, convention(a)), sections=sections, totals=totals,
     )
 
 
@@ -144,11 +193,12 @@ def group_row(g: Group) -> dict[str, Any]:
 
 def blocks_table(a: Analysis) -> Table:
     return Table(
-        title=f"{a.graph.name}: by block (depth {a.depth})",
-        columns=(Column("name", "block", TEXT), Column("layers", "layers"),
-                 Column("kernels", "kernels"), Column("fragments", "fragments"),
+        title=heading(a, f"by block (depth {a.depth})"),
+        columns=(Column("name", "block", TEXT, wrap=False), Column("layers", "layers", optional=4),
+                 Column("kernels", "kernels", optional=3),
+                 Column("fragments", "fragments", optional=2),
                  Column("max_parallel_branches", "widest\nbranching"),
-                 Column("params", "params"), Column("mult_adds", MULT_ADDS),
+                 Column("params", "params", optional=1), Column("mult_adds", MULT_ADDS),
                  Column("mem_access", MEM_ACCESS),
                  Column("elementwise_mem_access_share", "element-wise\nshare of\nmem_access",
                         SHARE)),
@@ -177,13 +227,13 @@ def kind_rows(a: Analysis) -> tuple[dict[str, Any], ...]:
 
 def kinds_table(a: Analysis) -> Table:
     return Table(
-        title=f"{a.graph.name}: by op type",
-        columns=(Column("kind", "op", TEXT), Column("layers", "layers"),
-                 Column("params", "params"), Column("weights", "weights"),
+        title=heading(a, "by op type"),
+        columns=(Column("kind", "op", TEXT), Column("layers", "layers", optional=3),
+                 Column("params", "params", optional=2), Column("weights", "weights"),
                  Column("mult_adds", MULT_ADDS),
                  Column("mult_adds_share", "% of\nmult-adds", SHARE),
                  Column("weights_share", "% of\nweights", SHARE),
-                 Column("params_share", "% of\nparams", SHARE),
+                 Column("params_share", "% of\nparams", SHARE, optional=1),
                  Column("mem_access", MEM_ACCESS),
                  Column("mem_access_share", "% of\nmem_access", SHARE)),
         rows=kind_rows(a),
@@ -211,19 +261,19 @@ def guideline_rows(a: Analysis) -> tuple[dict[str, Any], ...]:
 
 def guidelines_table(a: Analysis) -> Table:
     return Table(
-        title=f"{a.graph.name}: ShuffleNet V2 guidelines",
+        title=heading(a, "ShuffleNet V2 guidelines"),
         columns=(Column("guideline", "", TEXT), Column("title", "guideline", TEXT),
-                 Column("figure", "figure", TEXT),
+                 Column("figure", "figure", TEXT, optional=1),
                  Column("value", "value", SHARE, human=False),
                  Column("shown", "value", TEXT, machine=False),
                  Column("threshold", "threshold", SHARE, human=False),
                  Column("limit", "threshold", TEXT, machine=False),
-                 Column("verdict", "verdict", TEXT),
+                 Column("verdict", "verdict", VERDICT),
                  Column("mem_access", "mem_access", human=False),
                  Column("findings", "findings")),
         rows=guideline_rows(a),
-        notes=("definitions and thresholds: docs/guidelines.md; `cnncost guidelines` lists the "
-               "findings",))
+        notes=("definitions and thresholds: cnncost docs guidelines; `cnncost guidelines` lists "
+               "the findings",))
 
 
 def finding_rows(a: Analysis, top: int = 0) -> tuple[dict[str, Any], ...]:
@@ -247,9 +297,10 @@ def findings_table(a: Analysis, top: int = 0) -> Table:
     advice = tuple(f"{v.guideline}: {SUGGESTIONS[v.guideline]}"
                    for v in a.guidelines if v.findings)
     return Table(
-        title=f"{a.graph.name}: findings ({shown}, by mem_access)",
-        columns=(Column("guideline", "", TEXT), Column("subject", "layer or block", TEXT),
-                 Column("figure", "figure", TEXT),
+        title=heading(a, f"findings ({shown}, by mem_access)"),
+        columns=(Column("guideline", "", TEXT),
+                 Column("subject", "layer or block", TEXT, wrap=False),
+                 Column("figure", "figure", TEXT, optional=1),
                  Column("value", "value", TEXT, human=False),
                  Column("threshold", "threshold", TEXT, human=False),
                  Column("limit", "threshold", TEXT, machine=False),

@@ -23,7 +23,9 @@ def whole(raw: Any, evaluate: Evaluate, what: str = "a whole number") -> int:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if not isinstance(value, int):
-        what_was = f"{shown(repr(raw))} = {shown(repr(value))}" if isinstance(raw, str) else shown(repr(value))
+        what_was = shown(repr(value))
+        if isinstance(raw, str):
+            what_was = f"{shown(repr(raw))} = {what_was}"
         hint = ("wrap it in int(...), round(...) or make_divisible(...)"
                 if isinstance(value, float) else None)
         raise RuleError(f"expected {what}, got {what_was}", hint=hint)

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from cnncost.errors import Problem, suggest
+from cnncost.errors import Problem, shown, suggest
 from cnncost.ir import Loc
 
 if TYPE_CHECKING:
@@ -53,46 +53,90 @@ class Limit:
     loc: Loc | None = None
 
 
-def parse_quantity(raw: Any, kind: str) -> Fraction:
-    """``"4.2M"`` -> 4,200,000; ``"16MiB"`` -> 16,777,216; ``"60%"`` -> 3/5 (exact).
-    Raises ValueError with a hint-ready message."""
+MAX_QUANTITY = 10**18
+MAX_EXPONENT = 30  # 1e999999999 would take Fraction minutes to build: refuse it first
+
+
+def split_quantity(raw: Any) -> tuple[Fraction, str]:
+    """``"4.2M"`` -> (21/5, "M"); ``60`` -> (60, ""). Exact; ValueError for anything that is
+    not a finite, non-negative number with an optional unit."""
     from decimal import Decimal, InvalidOperation  # only specs with budgets need these
     from fractions import Fraction
 
-    if isinstance(raw, bool):
-        raise ValueError(f"{raw!r} is not a quantity")
-    if isinstance(raw, (int, float)):
-        number, unit = Fraction(Decimal(str(raw))), ""
-    else:
-        match = _QUANTITY.match(str(raw))
+    if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+        raise ValueError(f"{shown(repr(raw))} is not a quantity")
+    if isinstance(raw, str):
+        match = _QUANTITY.match(raw)
         if not match:
-            raise ValueError(f"{raw!r} is not a quantity")
-        try:
-            number = Fraction(Decimal(match.group(1).replace("_", "").replace(",", "")))
-        except InvalidOperation:
-            raise ValueError(f"{raw!r} is not a quantity") from None
-        unit = match.group(2)
+            raise ValueError(f"{shown(repr(raw))} is not a quantity")
+        digits, unit = match.group(1).replace("_", "").replace(",", ""), match.group(2)
+    else:
+        digits, unit = str(raw), ""
+    try:
+        number = Decimal(digits)
+    except InvalidOperation:
+        raise ValueError(f"{shown(repr(raw))} is not a quantity") from None
+    if not number.is_finite():
+        raise ValueError(f"{shown(repr(raw))} is not a finite number")
+    if number < 0:
+        raise ValueError(f"{shown(repr(raw))}: a limit cannot be negative")
+    if number and abs(number.adjusted()) > MAX_EXPONENT:
+        raise ValueError(f"{shown(repr(raw))} is out of range")
+    return Fraction(number), unit
+
+
+def parse_quantity(raw: Any, kind: str) -> Fraction | int:
+    """``"4.2M"`` -> 4,200,000; ``"16MiB"`` -> 16,777,216; ``"60%"`` -> 3/5 (exact). Counts
+    and bytes are whole numbers (int); shares are fractions from 0 to 1. Raises ValueError
+    with a hint-ready message."""
+    number, unit = split_quantity(raw)
+    text = shown(repr(raw))
     if kind == SHARE:
-        if unit == "%":
-            return number / 100
-        if unit:
-            raise ValueError(f"{raw!r}: a share is a fraction (0.6) or a percentage (60%)")
-        return number
+        if unit not in ("", "%"):
+            raise ValueError(f"{text}: a share is a fraction (0.6) or a percentage (60%)")
+        share = number / 100 if unit == "%" else number
+        if share > 1:
+            raise ValueError(f"{text} is over 100%" if unit == "%" else
+                             f"{text} as a share would be {float(number) * 100:g}%; write "
+                             f"{shown(raw)}% or {float(number) / 100:g} for {shown(raw)} percent")
+        return share
     if unit == "%":
-        raise ValueError(f"{raw!r}: a percentage does not fit a {kind} metric")
+        raise ValueError(f"{text}: a percentage does not fit a {kind} metric")
     upper = unit.upper()
     if kind == BYTES:
         if upper in _BYTE_SUFFIX:
-            return number * _BYTE_SUFFIX[upper]
-        if upper in _COUNT_SUFFIX:
-            return number * _COUNT_SUFFIX[upper]  # 16M bytes
-        raise ValueError(f"{raw!r}: unknown unit '{unit}' for bytes (B, KB, MB, GB, KiB, MiB, "
-                         f"GiB)")
-    if upper.endswith("B"):
-        raise ValueError(f"{raw!r}: '{unit}' is a unit of bytes, and this metric is a count")
-    if upper not in _COUNT_SUFFIX:
-        raise ValueError(f"{raw!r}: unknown unit '{unit}' (K, M, G, T)")
-    return number * _COUNT_SUFFIX[upper]
+            value = number * _BYTE_SUFFIX[upper]
+        elif upper in _COUNT_SUFFIX:
+            value = number * _COUNT_SUFFIX[upper]  # 16M bytes
+        else:
+            raise ValueError(f"{text}: unknown unit '{shown(unit)}' for bytes (B, KB, MB, GB, "
+                             f"KiB, MiB, GiB)")
+    elif upper.endswith("B"):
+        raise ValueError(f"{text}: '{shown(unit)}' is a unit of bytes, and this metric is a "
+                         f"count")
+    elif upper not in _COUNT_SUFFIX:
+        raise ValueError(f"{text}: unknown unit '{shown(unit)}' (K, M, G, T)")
+    else:
+        value = number * _COUNT_SUFFIX[upper]
+    if value > MAX_QUANTITY:
+        raise ValueError(f"{text} is over {MAX_QUANTITY:.0e}, more than any network has")
+    if value.denominator != 1:
+        raise ValueError(f"{text} is {float(value):,g}; a {kind} limit is a whole number")
+    return int(value)
+
+
+def parse_increase(raw: Any) -> Fraction:
+    """An allowed increase: ``2%`` or ``0.02``. A bare number above 1 is refused: ``2`` would
+    mean +200%, which nobody writing --max-increase 2 means."""
+    number, unit = split_quantity(raw)
+    if unit not in ("", "%"):
+        raise ValueError(f"{shown(repr(raw))}: write a percentage (2%) or a fraction (0.02)")
+    if unit == "%":
+        return number / 100
+    if number > 1:
+        raise ValueError(f"{shown(raw)} would mean +{float(number) * 100:g}%; write {shown(raw)}% "
+                         f"for {shown(raw)} percent (or {float(number) * 100:g}% if you mean it)")
+    return number
 
 
 def read_budget(section: Any, loc: Loc | None) -> tuple[list[Limit], list[Problem]]:
@@ -110,13 +154,14 @@ def read_budget(section: Any, loc: Loc | None) -> tuple[list[Limit], list[Proble
         at = section.where(metric)
         kind = METRICS.get(metric)
         if kind is None:
-            problems.append(Problem(f"unknown budget metric '{metric}'", at,
+            problems.append(Problem(f"unknown budget metric '{shown(metric)}'", at,
                                     suggest(str(metric), METRICS)))
             continue
         if kind == GUIDELINES:
             names = _guideline_names(raw)
             if names is None:
-                problems.append(Problem(f"guidelines: {raw!r} is not 'all' or a list of G1-G4",
+                problems.append(Problem(f"guidelines: {shown(repr(raw))} is not 'all' or a list of "
+                                        f"G1-G4",
                                         at, "write guidelines: all, or guidelines: [G1, G3]"))
                 continue
             limits.append(Limit(metric, names, ", ".join(names), at))

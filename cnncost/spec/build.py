@@ -13,6 +13,7 @@ from typing import Any
 
 from cnncost.errors import Problem, RuleError, SpecError, shown, suggest
 from cnncost.ir import Graph, Loc, Node, numel
+from cnncost.model import Model
 from cnncost.ops import Input, lookup, op_names
 from cnncost.spec import attrs
 from cnncost.spec.budget import Limit, read_budget
@@ -29,6 +30,7 @@ BLOCK_KEYS = ("doc", "args", "let", "inputs", "layers", "output")
 INPUT_KEYS = ("shape", "batch")
 
 MAX_GRAPH_NODES = 1_000_000
+MAX_INSTANCES = 2 * MAX_GRAPH_NODES  # layer instances considered, built or left out by `when`
 MAX_DIM = 1 << 24
 MAX_ELEMENTS = 1 << 44
 MAX_BLOCK_DEPTH = 32
@@ -42,13 +44,15 @@ class _Fatal(Exception):
 
 
 class _Builder:
-    def __init__(self, file: str):
+    def __init__(self, file: str, batch: int | None = None):
         self.file = file
+        self.batch = batch
         self.problems: list[Problem] = []
         self.nodes: list[Node] = []
         self.blocks: dict[str, Map] = {}
         self.globals: dict[str, Any] = {}
         self.stack: list[str] = []
+        self.instances = 0  # layer instances considered so far (bounds repeat x when loops)
 
     # -- reporting -------------------------------------------------------------------------
 
@@ -67,7 +71,7 @@ class _Builder:
 
     # -- the document ----------------------------------------------------------------------
 
-    def run(self, doc: Any, overrides: dict[str, Any], variant: str | None) -> Graph:
+    def run(self, doc: Any, overrides: dict[str, Any], variant: str | None) -> Model:
         if not isinstance(doc, Map):
             raise SpecError(Problem("a spec is a mapping with name, input and layers",
                                     getattr(doc, "loc", self.root_loc()),
@@ -115,10 +119,11 @@ class _Builder:
                 self.problem("the spec could not be built", doc.loc)
         if self.problems:
             raise SpecError(self.problems)
-        return Graph(name=name, nodes=tuple(self.nodes), outputs=outputs,
-                     variables=tuple(variables.items()), source=self.file,
-                     description=doc.get("description", "") or "", variant=variant or "",
-                     budget=tuple(budget))
+        settings = tuple((key, variables[key]) for key in overrides if key in variables)
+        return Model(Graph(name=name, nodes=tuple(self.nodes), outputs=outputs),
+                     file=self.file, description=doc.get("description", "") or "",
+                     variant=variant or "", variables=tuple(variables.items()),
+                     settings=settings, budget=tuple(budget))
 
     def let(self, raw: Any, owner: Map, env: dict[str, Any], context: str | None) -> bool:
         """Evaluate ``let`` definitions in order into ``env``; False if one failed."""
@@ -198,7 +203,8 @@ class _Builder:
                          "op names a primitive (conv2d, relu, ...); block names one of blocks:")
             return
         if "name" in item and (not isinstance(item["name"], str) or not NAME.match(item["name"])):
-            self.problem(f"name {shown(item['name'])} is not a valid layer name", item.where("name"),
+            self.problem(f"name {shown(repr(item['name']))} is not a valid layer name",
+                         item.where("name"),
                          "names are letters, digits, _ and -, starting with a letter; dots "
                          "separate blocks and are added for you")
         if "inputs" in item:
@@ -254,6 +260,8 @@ class _Builder:
             self.problem("input is {shape: [C, H, W]} (optionally with batch: N)", loc)
         if shape is None or batch is None:
             raise _Fatal
+        if self.batch is not None:
+            batch = self.batch
         full = (batch, *shape)
         if len(shape) not in (1, 3) or min(full) < 1:
             self.problem(f"input shape must be [C, H, W] or [features] of positive sizes, "
@@ -275,8 +283,8 @@ class _Builder:
         found = []
         for index, ref in enumerate(refs):
             loc = refs.where(index) if isinstance(refs, Seq) else doc.where("outputs")
-            target = self.resolve(ref, names, loc, None)
-            if target >= 0:
+            target = self.resolve(ref, names, loc, None, allow_skipped=True)
+            if target >= 0:  # an output left out by its `when` is no output
                 found.append(target)
         return tuple(found)
 
@@ -337,6 +345,13 @@ class _Builder:
 
         result = prev
         for k in range(count):
+            self.instances += 1
+            if self.instances > MAX_INSTANCES:
+                self.problem(f"the spec expands to more than {MAX_INSTANCES:,} layer instances "
+                             f"(built or left out by `when`)",
+                             item.where("repeat") if "repeat" in item else item.loc,
+                             "check repeat counts, and repeats of blocks that repeat")
+                raise _Fatal
             instance = f"{name}{'_' if name[-1].isdigit() else ''}{k + 1}" if repeated else name
             first = next((s for s in sources if s >= 0), prev)
             layer_env = self.layer_env(env, first, k if repeated else None)
@@ -580,7 +595,8 @@ def _auto_names(layers: Seq) -> list[str]:
     return names
 
 
-def build_graph(doc: Any, file: str, overrides: dict[str, Any] | None = None,
-                variant: str | None = None) -> Graph:
-    """The graph a parsed spec describes, or SpecError with every problem found."""
-    return _Builder(file).run(doc, dict(overrides or {}), variant)
+def build_model(doc: Any, file: str, overrides: dict[str, Any] | None = None,
+                variant: str | None = None, batch: int | None = None) -> Model:
+    """The model a parsed spec describes (with a variant's settings, then the overrides, and
+    ``batch`` instead of the spec's), or SpecError with every problem found."""
+    return _Builder(file, batch).run(doc, dict(overrides or {}), variant)

@@ -16,12 +16,13 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
-from cnncost.errors import RuleError, suggest
+from cnncost.errors import RuleError, shown, suggest
 
 MAX_TEXT = 2000
 MAX_NODES = 400
 MAX_MAGNITUDE = 10**18
 MAX_EXPONENT = 64
+MAX_DIGITS = 30
 
 Env = Mapping[str, Any]
 Compiled = Callable[[Env], Any]
@@ -44,7 +45,13 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
 
 
 def _round(value: float, digits: int | None = None) -> float | int:
-    return round(value) if digits is None else round(value, digits)
+    if digits is None:
+        return round(value)
+    if isinstance(digits, bool) or not isinstance(digits, int) or abs(digits) > MAX_DIGITS:
+        # round(5, -10**9) would compute 10**(10**9): bound the work, not only the result
+        raise ExprError(f"round(): digits must be a whole number from -{MAX_DIGITS} to "
+                        f"{MAX_DIGITS}, got {shown(repr(digits))}")
+    return round(value, digits)
 
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {
@@ -90,7 +97,10 @@ def _numbers(*values: Any) -> None:
 def _power(a: Any, b: Any) -> Any:
     if abs(b) > MAX_EXPONENT:
         raise ExprError(f"exponent {b} is too large (limit {MAX_EXPONENT})")
-    return a ** b
+    result = a ** b
+    if isinstance(result, complex):
+        raise ExprError(f"{a} ** {b} is not a real number")
+    return result
 
 
 _BINARY = {

@@ -55,7 +55,7 @@ class _Reader:
         if variant is not None:
             if variant not in variants:
                 self.problem(f"--variant {variant}: the spec has no variant '{variant}'",
-                             doc.where("variants") if "variants" in doc else None,
+                             doc.where("variants") if "variants" in doc else doc.loc,
                              suggest(variant, variants) if variants
                              else "this spec has no variants")
             else:
@@ -63,7 +63,7 @@ class _Reader:
         for key, value in overrides.items():
             if key not in values:
                 self.problem(f"--set {key}: the spec has no variable '{key}'",
-                             doc.where("variables") if "variables" in doc else None,
+                             doc.where("variables") if "variables" in doc else doc.loc,
                              suggest(key, values) if values else "this spec has no variables")
                 continue
             self.setting(values, key, value, f"--set {key}={shown(value)}", raw.where(key))
@@ -97,7 +97,8 @@ class _Reader:
             result = _coerce(values[key], value)
             choices = self.choices.get(key)
             if choices is not None and result not in choices:
-                raise RuleError(f"{shown(repr(result))} is not one of {', '.join(map(str, choices))}",
+                raise RuleError(f"{shown(repr(result))} is not one of "
+                                f"{', '.join(map(str, choices))}",
                                 hint=suggest(str(result), map(str, choices), listing=False)
                                 or None)
         except RuleError as exc:
@@ -117,7 +118,8 @@ class _Reader:
         variants: dict[str, dict[str, Any]] = {}
         for name, settings in raw.items():
             if not isinstance(name, str):
-                self.problem(f"variant name {shown(repr(name))} must be text (quote it)", raw.where(name))
+                self.problem(f"variant name {shown(repr(name))} must be text (quote it)",
+                             raw.where(name))
                 continue
             if not isinstance(settings, Map):
                 self.problem(f"variant '{name}' must be a mapping of variable: value",

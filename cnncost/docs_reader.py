@@ -1,0 +1,56 @@
+"""``cnncost docs``: the documentation that ships inside the package, for a pip user who has no
+docs/ folder: a document by name, or the rows and paragraphs that define a metric."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from cnncost.errors import Problem, UsageError, suggest
+
+
+def docs_root() -> Path:
+    """The bundled documents: inside the installed package, or the source tree's docs/."""
+    here = Path(__file__).resolve().parent
+    installed = here / "docs"
+    return installed if installed.is_dir() else here.parent / "docs"
+
+
+def documents() -> dict[str, Path]:
+    root = docs_root()
+    return {p.stem: p for p in sorted(root.glob("*.md"))} if root.is_dir() else {}
+
+
+def metric_rows() -> dict[str, list[str]]:
+    """Metric name -> the lines that define it: table rows whose first cell is `name`, with
+    the heading of their section."""
+    found: dict[str, list[str]] = {}
+    for name, path in documents().items():
+        heading = name
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.startswith("#"):
+                heading = line.lstrip("# ").strip()
+                continue
+            match = re.match(r"^\| `([a-z_0-9]+)` \|", line)
+            if match:
+                cells = [c.strip() for c in line.strip().strip("|").split("|")]
+                found.setdefault(match.group(1), []).append(
+                    f"{match.group(1)} ({name}: {heading}): " + " | ".join(cells[1:]))
+    return found
+
+
+def docs_text(topic: str | None) -> str:
+    docs = documents()
+    if topic is None:
+        lines = ["Documents (cnncost docs NAME):"]
+        lines += [f"  {name}" for name in docs]
+        lines += ["", "Metrics (cnncost docs METRIC):", "  " + ", ".join(sorted(metric_rows()))]
+        return "\n".join(lines) + "\n"
+    if topic in docs:
+        return docs[topic].read_text(encoding="utf-8")
+    rows = metric_rows()
+    if topic in rows:
+        return "\n".join(rows[topic]) + "\n"
+    raise UsageError(Problem(f"no document or metric named '{topic}'",
+                             hint=suggest(topic, [*docs, *rows], listing=False)
+                             or "cnncost docs lists them"))
