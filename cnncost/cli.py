@@ -139,8 +139,9 @@ def write_output(text: str) -> None:
         diagnose("error: cannot write the output: standard output is closed")
         raise typer.Exit(EXIT_ERROR)
     try:
-        stream.write(text)
-        stream.flush()
+        for start in range(0, len(text), 1 << 16):  # in pieces: a reader that goes away is
+            stream.write(text[start:start + (1 << 16)])  # noticed at the next one
+            stream.flush()
     except (OSError, ValueError) as exc:  # BrokenPipeError, ENOSPC (/dev/full), closed file
         reason = ("the reader closed the pipe" if isinstance(exc, BrokenPipeError) else
                   getattr(exc, "strerror", None) or str(exc))
@@ -327,9 +328,9 @@ def check(
         models = _models(specs, sets, variant, batch, fuse, dtype, config, thresholds, strict,
                          format)
         outcomes = run_check(models, budgets, saved, increase, against or "")
-        if not outcomes:
-            raise UsageError("nothing to check: no budget in the specs, no --budget file "
-                             "limits for them, and no --against baseline")
+        if not outcomes and budgets is None:  # with a budget file, specs it does not name pass
+            raise UsageError("nothing to check: no budget in the specs, no --budget file and "
+                             "no --against baseline")
         failed = not all(o.passed for o in outcomes)
         return check_text(outcomes, models, format.value, unchecked_entries(models, budgets),
                           terminal())

@@ -45,3 +45,19 @@ def read_text(path: str | Path, *, limit: int = MAX_SPEC_BYTES, hint: str | None
     except UnicodeDecodeError as exc:
         raise error(Problem(f"{file} is not UTF-8 text (byte {exc.start:,})",
                             hint=hint or "cnncost reads UTF-8 text files")) from None
+
+
+def is_file(path: str | Path) -> bool:
+    """Whether ``path`` names an existing file; False, not an error, for a name the system
+    cannot even look up (too long, or holding a NUL)."""
+    try:
+        return Path(path).is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def exists(path: str | Path) -> bool:
+    try:
+        return Path(path).exists()
+    except (OSError, ValueError):
+        return False

@@ -142,11 +142,12 @@ def names_a_spec(name: str, budgets: BudgetFile) -> bool:
     """Whether a budget entry names a spec that exists (a file, beside the budget file or
     here, or a bundled name, with or without @settings): a model merely not checked this time,
     as when a pre-commit hook passes only the specs a commit changed. Anything else is a typo."""
+    from cnncost.files import is_file
     from cnncost.library import bundled
 
     spec = parse_ref(name).spec
     beside = Path(budgets.file).parent / spec
-    return Path(spec).is_file() or beside.is_file() or spec in bundled()
+    return is_file(spec) or is_file(beside) or spec in bundled()
 
 
 def unchecked_entries(models: list[Model], budgets: BudgetFile | None) -> list[str]:

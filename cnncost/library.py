@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cnncost.errors import Problem, SpecError, UsageError, suggest
+from cnncost.errors import Problem, SpecError, UsageError, shown, suggest
+from cnncost.files import exists, is_file
 from cnncost.model import Model
 
 
@@ -35,17 +36,17 @@ def bundled() -> dict[str, Path]:
 def resolve(spec: str) -> Path:
     """The file a spec argument names: an existing path, else a bundled spec's name."""
     path = Path(spec)
-    if path.is_file():
+    if is_file(path):
         return path
     names = bundled()
     if spec in names:
         return names[spec]
-    if path.exists():
+    if exists(path):
         raise SpecError(Problem(f"{spec} is not a file",
                                 hint="give the path of a .yaml spec or a bundled spec name"))
     hint = suggest(spec, names, listing=False)
     hint = (hint + " " if hint else "") + "`cnncost specs` lists the bundled specs"
-    raise SpecError(Problem(f"no such file or bundled spec: {spec}", hint=hint))
+    raise SpecError(Problem(f"no such file or bundled spec: {shown(spec, 120)}", hint=hint))
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ def parse_ref(text: str) -> SpecRef:
     """``name@variant,k=v`` -> SpecRef; without ``@`` the whole text is the spec, and so is a
     text naming an existing file (``net@v2.yaml`` is a file, not net with variant v2.yaml)."""
     spec, at, settings = text.rpartition("@")
-    if not at or not spec or Path(text).is_file():
+    if not at or not spec or is_file(text):
         return SpecRef(text)
     variant = None
     overrides: dict[str, Any] = {}

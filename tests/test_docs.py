@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
+
+import pytest
 
 from conftest import ROOT, cli
 
@@ -51,3 +54,39 @@ def test_ci_recipes_parse_and_the_hook_runs_cnncost_check():
     assert any("cnncost check" in step.get("run", "") for step in steps)
     config = next(yaml.safe_load(r) for r in recipes if "repos:" in r)
     assert config["repos"][0]["hooks"][0]["id"] == hooks[0]["id"]
+
+
+def shell_examples() -> list[tuple[str, int, list[str]]]:
+    """Every ```sh block of README.md and docs/*.md: (file, block number, its cnncost lines).
+    Lines that are not cnncost commands are set-up (the README's two commands, which CI runs
+    as .ci/run) or the benchmark (benchmarks/bench_scale.py, minutes long, run by hand)."""
+    found = []
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        blocks = re.findall(r"```sh\n(.*?)```", path.read_text(), re.DOTALL)
+        for number, block in enumerate(blocks):
+            lines = [line for line in block.splitlines() if line.startswith("cnncost ")]
+            if lines:
+                found.append((path.relative_to(ROOT).as_posix(), number, lines))
+    return found
+
+
+@pytest.mark.parametrize("doc,number,lines", shell_examples(),
+                         ids=[f"{d}#{n}" for d, n, _ in shell_examples()])
+def test_the_docs_examples_run_as_written(doc, number, lines, tmp_path):
+    """Each example line runs in a copy of the repository's specs and examples, in order within
+    its block, through the shell as written; it exits 0, or 1 where the docs say it exits 1."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    shutil.copytree(ROOT / "specs", tmp_path / "specs")
+    shutil.copytree(ROOT / "docs" / "examples", tmp_path / "docs" / "examples")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}"
+                                 f"{os.environ.get('PATH', '')}", "COLUMNS": "100"}
+    for line in lines:
+        result = subprocess.run(["bash", "-c", line], cwd=tmp_path, env=env,
+                                capture_output=True, text=True, timeout=120)
+        expected = 1 if "exits 1" in line else 0
+        assert "Traceback" not in result.stderr, line
+        assert result.returncode == expected, f"{doc}: {line}\n{result.stderr}"

@@ -127,8 +127,8 @@ def _shown(metric: str, value: Any) -> str:
     if kind == SHARE_METRIC:
         return fmt.percent(float(value))
     if kind == BYTE_METRIC:
-        return f"{fmt.grouped(round(value))} ({fmt.human_bytes(round(value))})"
-    return f"{fmt.grouped(round(value))} ({fmt.human(round(value))})"
+        return fmt.human_bytes(round(value))
+    return fmt.grouped(round(value))
 
 
 def _number(metric: str, value: Any) -> Any:
@@ -146,7 +146,7 @@ def check_rows(outcomes: list[Outcome]) -> tuple[dict[str, Any], ...]:
         over = ""
         if not o.passed:
             over = ("breaks " + ", ".join(o.over) if o.metric == GUIDELINES else
-                    f"+{_shown(o.metric, o.over)} ({100 * o.over_share:.2f}%)")
+                    f"+{_shown(o.metric, o.over)} (+{100 * o.over_share:.1f}%)")
         rows.append({
             "model": o.model, "metric": o.metric, "kind": o.kind,
             "value": _number(o.metric, o.value), "value_text": _shown(o.metric, o.value),
@@ -181,14 +181,14 @@ def check_table(outcomes: list[Outcome], models: list[Any], not_given: Any = ())
     failed = sum(1 for o in outcomes if not o.passed)
     return Table(
         "cnncost check: " + ("all limits hold" if not failed else f"{failed} exceeded"),
-        (Column("model", "model", TEXT), Column("metric", "metric", TEXT),
+        (Column("model", "model", TEXT), Column("metric", "model, metric", TEXT, wrap=False),
          Column("kind", "kind", TEXT, optional=2), Column("value_text", "value", TEXT),
          Column("limit_text", "limit", TEXT), Column("status", "status", VERDICT),
          Column("over_text", "over by", TEXT), Column("source", "limit from", TEXT,
                                                        optional=1),
          Column("value", "raw value", TEXT, human=False),
          Column("limit", "raw limit", TEXT, human=False)),
-        check_rows(outcomes), tuple(_notes(outcomes, models, not_given)))
+        check_rows(outcomes), tuple(_notes(outcomes, models, not_given)), group_by="model")
 
 
 def check_document(outcomes: list[Outcome], models: list[Any],

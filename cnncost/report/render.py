@@ -75,9 +75,32 @@ def markdown_text(text: str) -> str:
     return _MARKDOWN.sub(lambda m: "\\" + m.group(), printable(text)).replace("\n", " ")
 
 
+def grouped(table: Table) -> Table:
+    """For people: the ``group_by`` column's value as a heading row over each run of rows
+    that share it, and the run's first fields indented below it."""
+    if not table.group_by:
+        return table
+    from dataclasses import replace
+
+    columns = tuple(c for c in table.columns if c.key != table.group_by)
+    first = next(c.key for c in columns if c.human)
+    rows: list[dict[str, Any]] = []
+    sections = set()
+    last = object()
+    for row in table.rows:
+        if row.get(table.group_by) != last:
+            last = row.get(table.group_by)
+            if rows:
+                sections.add(len(rows))
+            rows.append({first: last})
+        rows.append({**row, first: "  " + str(row.get(first, ""))})
+    return replace(table, columns=columns, rows=tuple(rows), sections=frozenset(sections),
+                   group_by="")
+
+
 def to_markdown(tables: Sequence[Table]) -> str:
     parts = []
-    for table in tables:
+    for table in map(grouped, tables):
         columns = [c for c in table.columns if c.human]
         lines = [f"### {markdown_text(table.title)}", ""]
         lines.append("| " + " | ".join(markdown_text(c.header) for c in columns) + " |")
@@ -143,7 +166,7 @@ def to_text(tables: Sequence[Table], terminal: Terminal = Terminal()) -> str:
     for number, table in enumerate(tables):
         if number:
             console.print()
-        console.print(_fitted(table, terminal.width))
+        console.print(_fitted(grouped(table), terminal.width))
     text = console.file.getvalue()
     return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
 
@@ -249,9 +272,10 @@ def _layout(table: Table, columns: list[Column], compact: bool,
             natural.append(max(longest, header_line))
             least.append(max(longest, header_word))
     gaps = 2 * len(columns) - 1  # one space of padding after each column, one between columns
+    least = [max(m, 1) for m in least]
     if sum(least) + gaps > width:
         return None
-    widths = [max(n, m) for n, m in zip(natural, least)]
+    widths = [max(n, m, 1) for n, m in zip(natural, least)]
     excess = sum(widths) + gaps - width
     while excess > 0:  # narrow the column with the most room to give, one character at a time
         room, index = max((w - m, i) for i, (w, m) in enumerate(zip(widths, least)))

@@ -44,6 +44,7 @@ class Table:
     sections: frozenset[int] = frozenset()  # rows that start a new section (a rule above)
     totals: dict[str, Any] | None = None  # a last row, set apart (table and markdown only)
     transpose: bool = False  # when too wide, try one column per row (compare) before records
+    group_by: str = ""  # table and markdown: this column's value heads each run of rows
 
 
 def heading(a: Analysis, what: str) -> str:

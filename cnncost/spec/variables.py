@@ -54,7 +54,8 @@ class _Reader:
         variants = self.variants(doc, values)
         if variant is not None:
             if variant not in variants:
-                self.problem(f"--variant {variant}: the spec has no variant '{variant}'",
+                self.problem(f"variant {shown(variant)}: the spec has no variant "
+                             f"'{shown(variant)}'",
                              doc.where("variants") if "variants" in doc else doc.loc,
                              suggest(variant, variants) if variants
                              else "this spec has no variants")
