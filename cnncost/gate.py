@@ -90,7 +90,7 @@ def read_budget_file(path: str | Path) -> BudgetFile:
     doc = load(path, "budget file")
     if not isinstance(doc, Map):
         raise SpecError(Problem("a budget file is a mapping with budget: and/or models:",
-                                getattr(doc, "loc", Loc(str(path), 1, 1, "")), "see docs/ci.md"))
+                                getattr(doc, "loc", Loc(str(path), 1, 1, "")), "see: cnncost docs ci"))
     problems: list[Problem] = []
     for key in doc:
         if key not in BUDGET_FILE_KEYS:

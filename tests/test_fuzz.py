@@ -10,7 +10,7 @@ import yaml
 
 from cnncost.analysis import analyze
 from cnncost.errors import CnncostError
-from cnncost.spec import graph_from_text
+from cnncost.spec import graph_from_text, spec_from_text
 from conftest import SPECS
 
 JUNK = [0, -1, 1, 2, 3, 10**9, 10**30, 1.5, -0.5, "", "x", "same", "valid", "in_channels",
@@ -62,3 +62,40 @@ def test_mutated_specs_fail_cleanly(seed):
             analyze(graph_from_text(text), fuse=rng.choice(["none", "bn-act"]))
         except CnncostError as exc:
             assert exc.problems and all(p.message for p in exc.problems)
+
+
+ODD = ["2023-02-30", "2020-01-01", "!!int abc", "!!bool maybe", "!!timestamp 2023-13-45",
+       "!!binary aGVsbG8=", "!!set {a, b}", "!!python/object:os.system x", "9" * 5000,
+       "123456789012345678901234567890", ".inf", "-.nan", "1.0e+999", '"\\e[31mred\\a"',
+       '"[bold]x[/] [link=http://e]y[/link]"', '"\\u202eevil"', "'<script>|*_x_*'",
+       "&anchor 3", "!!str 4", "0x1F", "1:30", "~", "''", "[]", "{}", "!!float 1e-9"]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_odd_yaml_values_never_crash(seed):
+    """Bundled specs with a scalar replaced, as text, by an odd YAML value (dates, tags, huge
+    numbers, escapes, markup): each either analyses and renders in every format, or fails with
+    a CnncostError; never another exception."""
+    import re
+
+    from cnncost.report.render import Terminal
+    from cnncost.report.views import analysis_text
+
+    rng = random.Random(seed)
+    paths = sorted(SPECS.rglob("*.yaml"))
+    scalar = re.compile(r"(?<=: )[^\s{}\[\],#][^,}\]\n#]*")
+    for _ in range(30):
+        text = rng.choice(paths).read_text()
+        spots = list(scalar.finditer(text))
+        for match in rng.sample(spots, min(len(spots), rng.randint(1, 3))):
+            text = text[:match.start()] + rng.choice(ODD) + text[match.end():]
+            spots = list(scalar.finditer(text))
+        try:
+            a = analyze(spec_from_text(text, file="fuzz.yaml"))
+        except CnncostError as exc:
+            assert exc.problems and all(p.message for p in exc.problems)
+            assert "\x1b" not in exc.format()
+            continue
+        for fmt in ("json", "table", "csv", "markdown"):
+            out = analysis_text(a, fmt, layers=fmt != "csv", terminal=Terminal(width=80))
+            assert "\x1b[31m" not in out

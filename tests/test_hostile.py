@@ -14,7 +14,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from conftest import SPECS, cli
+from conftest import cli
 
 CLI = [sys.executable, "-m", "cnncost"]
 TINY = "name: tiny\ninput: {shape: [3, 8, 8]}\nlayers:\n  - {op: relu}\n"

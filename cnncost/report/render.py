@@ -193,13 +193,29 @@ def _fitted(table: Table, width: int) -> Any:
             notes.append("not shown at this width: " + ", ".join(left) +
                          " (widen the terminal, or set COLUMNS)")
         return _rich_table(table, shown, compact, widths, notes)
-    if table.transpose:
-        for compact in (False, True):
-            turned = _transposed(table, compact)
-            widths = _layout(turned, list(turned.columns), False, width)
-            if widths is not None:
-                return _rich_table(turned, list(turned.columns), False, widths,
-                                   list(turned.notes))
+    if table.transpose:  # one column per model; as many models a table as fit, at least two
+        from dataclasses import replace
+
+        from rich.console import Group
+
+        count = len(table.rows)
+        for compact, per_table in [(c, k) for k in range(count, 1, -1) for c in (False, True)]:
+            parts = []
+            for start in range(0, count, per_table):
+                part = replace(table, rows=table.rows[start:start + per_table])
+                if per_table < count:
+                    part = replace(part, title=f"{table.title} ({start + 1}-"
+                                   f"{min(start + per_table, count)} of {count})",
+                                   notes=table.notes if start + per_table >= count else ())
+                turned = _transposed(part, compact)
+                widths = _layout(turned, list(turned.columns), False, width)
+                if widths is None:
+                    break
+                parts.append(_rich_table(turned, list(turned.columns), False, widths,
+                                         list(turned.notes)))
+            else:
+                return Group(*[item for number, drawn in enumerate(parts)
+                               for item in ([_text("")] if number else []) + [drawn]])
     return _stacked(table)
 
 

@@ -75,7 +75,7 @@ class _Builder:
         if not isinstance(doc, Map):
             raise SpecError(Problem("a spec is a mapping with name, input and layers",
                                     getattr(doc, "loc", self.root_loc()),
-                                    hint="see docs/spec-format.md"))
+                                    hint="see: cnncost docs spec-format"))
         for key in doc:
             if key not in TOP_KEYS:
                 self.problem(f"unknown key '{key}'", doc.where(key), suggest(str(key), TOP_KEYS))
