@@ -13,8 +13,8 @@ from cnncost.passes.fuse import FUSE_MODES, fused_costs, fusion_hosts
 from cnncost.passes.guidelines import Thresholds, Verdict, evaluate
 from cnncost.passes.memory import Memory, liveness
 from cnncost.passes.wiring import wiring_warnings
-from cnncost.passes.rollup import (Group, block_key, elementwise_layers, fragment_depths, group,
-                                   network_group)
+from cnncost.passes.rollup import (Group, at_depth, elementwise_layers, fragment_depths,
+                                   network_group, prefixes, rollup)
 
 DTYPES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}
 
@@ -30,12 +30,20 @@ class Analysis:
     kinds: tuple[str, ...]  # per node, the --by op label
     host: tuple[int, ...]  # per node, the node whose kernel computes it
     memory: Memory
-    network: Group  # totals, kernels, fragments, width of the whole network
-    blocks: tuple[Group, ...]  # rolled up by dotted-name prefix of `depth` parts
+    network: Group  # totals, kernels, fragments, branching of the whole network
+    groups: dict[str, Group]  # rolled up by every dotted-name prefix (blocks and layers)
     by_kind: tuple[Group, ...]  # rolled up by op kind
     thresholds: Thresholds
     guidelines: tuple[Verdict, ...]  # G1-G4
     warnings: tuple[str, ...] = ()  # layers that feed nothing (passes/wiring.py)
+
+    @property
+    def blocks(self) -> tuple[Group, ...]:
+        """The blocks at the display depth (``depth``)."""
+        return self.blocks_at(self.depth)
+
+    def blocks_at(self, depth: int) -> tuple[Group, ...]:
+        return at_depth(self.graph, self.groups, depth)
 
     @property
     def bytes_per_element(self) -> int:
@@ -68,16 +76,17 @@ def _run_passes(model: Model, fuse: str, dtype: str, depth: int,
     kinds = node_kinds(graph)
     depths = fragment_depths(graph)
     elementwise = elementwise_layers(graph)
-    block_keys = [block_key(node.name, depth) for node in graph.nodes]
     network = network_group(graph, costs, host, depths, elementwise)
-    blocks = group(graph, costs, host, block_keys, depths, elementwise)
+    groups = rollup(graph, costs, host, [prefixes(node.name) for node in graph.nodes], depths,
+                    elementwise)
     return Analysis(
         model=model, graph=graph, fuse=fuse, dtype=dtype, depth=depth, costs=costs, kinds=kinds,
         host=host,
-        memory=liveness(graph, host), network=network, blocks=blocks,
-        by_kind=group(graph, costs, host, kinds, depths, elementwise),
-        thresholds=thresholds,
-        guidelines=evaluate(graph, costs, network, blocks, thresholds),
+        memory=liveness(graph, host), network=network, groups=groups,
+        by_kind=tuple(rollup(graph, costs, host, [(k,) for k in kinds], depths,
+                             elementwise).values()),
+        thresholds=thresholds,  # guideline findings are per top-level block, whatever depth
+        guidelines=evaluate(graph, costs, network, at_depth(graph, groups, 1), thresholds),
         warnings=wiring_warnings(graph),
     )
 
@@ -104,7 +113,7 @@ def figures(a: Analysis) -> dict[str, Any]:
         "layers": net.layers,
         "kernels": net.kernels,
         "fragments": net.fragments,
-        "max_parallel_branches": net.width,
+        "max_parallel_branches": net.branches,
         "elementwise_mem_access": net.elementwise_mem_access,
         "elementwise_mem_access_share": net.elementwise_share,
     }

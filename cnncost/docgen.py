@@ -96,7 +96,7 @@ def table_3() -> Table:
                  "4-fragment-parallel"):
         a = _run(f"bench/g3_fragmentation@{name}")
         rows.append({"variant": name, "mult_adds": a.totals.mult_adds,
-                     "kernels": a.network.kernels, "width": a.network.width,
+                     "kernels": a.network.kernels, "width": a.network.branches,
                      "mem_access": a.totals.mem_access,
                      "gpu": " / ".join(str(s) for s in speed["gpu"][name]),
                      "arm": " / ".join(str(s) for s in speed["arm"][name])})

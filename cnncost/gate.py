@@ -27,7 +27,8 @@ from cnncost.analysis import Analysis, analyze
 from cnncost.errors import CnncostError, Problem, SpecError, UsageError, shown, suggest
 from cnncost.ir import Loc
 from cnncost.library import SpecRef, load_model, parse_ref
-from cnncost.passes.budgets import REGRESSION_METRICS, Outcome, check_budget, check_regression
+from cnncost.metrics import REGRESSION_METRICS
+from cnncost.passes.budgets import Outcome, check_budget, check_regression
 from cnncost.passes.guidelines import Thresholds
 from cnncost.spec.budget import Limit, read_budget
 from cnncost.spec.budget import parse_increase as increase

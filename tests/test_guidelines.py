@@ -192,7 +192,7 @@ def test_table_3_fragmentation_on_the_gpu(column, c):
     kernels = {s: a.network.kernels for s, a in figures.items()}
     # 10 blocks of 1, 2, 4 convs; parallel blocks add a concat: 10, 20, 40, 30, 50
     assert list(kernels.values()) == [10, 20, 40, 30, 50]
-    assert [a.network.width for a in figures.values()] == [1, 1, 1, 2, 4]
+    assert [a.network.branches for a in figures.values()] == [1, 1, 1, 2, 4]
     measured = {s: speeds("g3_fragmentation")["gpu"][s][column] for s in STRUCTURES}
     assert order_by(kernels) == order_by(measured, reverse=True)
     # equal FLOPs: parallel exactly, series within the rounding of c / sqrt(n)

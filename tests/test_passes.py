@@ -134,10 +134,10 @@ PARALLEL = """
 def test_fragmentation_per_block():
     a = analysis(PARALLEL)
     blocks = {g.key: g for g in a.blocks}
-    assert (blocks["p"].fragments, blocks["p"].width, blocks["p"].kernels) == (4, 4, 5)
-    assert (blocks["s"].fragments, blocks["s"].width, blocks["s"].kernels) == (4, 1, 4)
-    assert (blocks["pool"].fragments, blocks["pool"].width) == (1, 1)
-    assert (a.network.fragments, a.network.width) == (9, 4)
+    assert (blocks["p"].fragments, blocks["p"].branches, blocks["p"].kernels) == (4, 4, 5)
+    assert (blocks["s"].fragments, blocks["s"].branches, blocks["s"].kernels) == (4, 1, 4)
+    assert (blocks["pool"].fragments, blocks["pool"].branches) == (1, 1)
+    assert (a.network.fragments, a.network.branches) == (9, 4)
 
 
 def test_rollup_by_block_depth_and_by_kind():

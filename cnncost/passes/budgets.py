@@ -14,9 +14,9 @@ from fractions import Fraction
 from typing import Any
 
 from cnncost.analysis import Analysis, figures
+from cnncost.metrics import REGRESSION_METRICS
 from cnncost.spec.budget import GUIDELINES, Limit
 
-REGRESSION_METRICS = ("params", "mult_adds", "mem_access", "peak_activation_bytes")
 
 
 @dataclass(frozen=True)

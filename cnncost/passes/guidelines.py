@@ -178,10 +178,10 @@ def evaluate(graph: Graph, costs: tuple[Cost, ...], network: Group,
                                         op.groups, t.g2_max_groups, extra, SUGGESTIONS["G2"],
                                         line))
     real_blocks = [g for g in blocks if g.layers > 1]  # a lone top-level layer is no block
-    g3_items = [Finding("G3", g.key, f"{g.width} parallel fragments, {g.fragments} fragments, "
-                                     f"{g.kernels} kernels", g.width, t.g3_max_branches,
+    g3_items = [Finding("G3", g.key, f"{g.branches} parallel fragments, {g.fragments} fragments, "
+                                     f"{g.kernels} kernels", g.branches, t.g3_max_branches,
                         g.cost.mem_access, SUGGESTIONS["G3"])
-                for g in real_blocks if g.width > t.g3_max_branches]
+                for g in real_blocks if g.branches > t.g3_max_branches]
     g4_items = [Finding("G4", g.key, f"{100 * g.elementwise_share:.1f}% of the block's "
                                      f"mem_access", g.elementwise_share, t.g4_max_share,
                         g.elementwise_mem_access, SUGGESTIONS["G4"])
@@ -196,7 +196,7 @@ def evaluate(graph: Graph, costs: tuple[Cost, ...], network: Group,
         Verdict("G2", TITLES["G2"], "grouped-conv extra / mem_access",
                 g2_extra / total, t.g2_max_extra_share, g2_extra, ranked(g2_items)),
         Verdict("G3", TITLES["G3"], "widest parallel branching",
-                network.width, t.g3_max_branches, 0, ranked(g3_items),
+                network.branches, t.g3_max_branches, 0, ranked(g3_items),
                 {"kernels": network.kernels, "fragments": network.fragments}),
         Verdict("G4", TITLES["G4"], "element-wise + depthwise / mem_access",
                 network.elementwise_share, t.g4_max_share, network.elementwise_mem_access,

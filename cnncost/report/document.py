@@ -11,21 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from cnncost.analysis import DTYPES, Analysis, figures
+from cnncost.metrics import DEFINITIONS
 from cnncost.report.tables import group_row, guideline_rows, kind_rows, layer_rows
-
-DEFINITIONS = {
-    "params": "weights + biases + norm_params (BN gamma and beta); buffers are not params",
-    "mult_adds": "multiply-accumulates of conv and linear layers; one fused multiply-add = 1 "
-                 "(what the MobileNet and ShuffleNet papers call FLOPs)",
-    "flops": "2 x mult_adds",
-    "elementwise_ops": "one per element per activation, add/mul input, bias and pooling "
-                       "window element; two per element for BN",
-    "mem_access": "memory access cost (ShuffleNet V2): elements each kernel reads (inputs, "
-                  "weights, BN statistics) and writes; 1x1 conv: hw(c1+c2)+c1c2",
-    "peak_activation_elements": "largest sum of live activation buffers over the "
-                                "topological order",
-}
-
 
 def convention(fuse: str = "none", dtype: str = "fp32", batch: int | None = 1) -> dict[str, Any]:
     """The counting convention, the same object in every command's JSON."""

@@ -9,33 +9,19 @@ from cnncost.analysis import figures
 from cnncost.errors import Problem, UsageError, printable, suggest
 from cnncost.passes.budgets import Outcome
 from cnncost.report import fmt
-from cnncost.report.document import (DEFINITIONS, analysis_convention, convention, envelope,
-                                     model_fields)
-from cnncost.report.tables import BYTES, COUNT, RATIO, SHARE, TEXT, VERDICT, Column, Table
+from cnncost.metrics import BY_NAME, COMPARABLE, COMPARE_DEFAULT, DEFINITIONS
+from cnncost.report.document import analysis_convention, convention, envelope, model_fields
+from cnncost.report.tables import COLUMN_KIND, RATIO, TEXT, VERDICT, Column, Table
 from cnncost.report.tables import convention as convention_note
 from cnncost.spec.budget import BYTES as BYTE_METRIC
 from cnncost.spec.budget import GUIDELINES, METRICS
 from cnncost.spec.budget import SHARE as SHARE_METRIC
 
+GUIDELINE_COLUMNS = ("G1", "G2", "G3", "G4")
 COMPARE_COLUMNS: dict[str, tuple[str, str]] = {
-    "params": ("params", COUNT),
-    "weights": ("weights", COUNT),
-    "mult_adds": ("mult-adds\n(multiply-accumulates)", COUNT),
-    "flops": ("FLOPs\n(2 x mult-adds)", COUNT),
-    "elementwise_ops": ("element-wise\nops", COUNT),
-    "mem_access": ("mem_access\n(elements)", COUNT),
-    "mem_access_bytes": ("mem_access\nbytes", BYTES),
-    "param_bytes": ("param\nbytes", BYTES),
-    "peak_activation_elements": ("peak activation\n(elements)", COUNT),
-    "peak_activation_bytes": ("peak activation\nmemory", BYTES),
-    "elementwise_mem_access_share": ("element-wise\nshare of\nmem_access", SHARE),
-    "kernels": ("kernels", COUNT),
-    "G1": ("G1", VERDICT), "G2": ("G2", VERDICT), "G3": ("G3", VERDICT),
-    "G4": ("G4", VERDICT),
-}
-DEFAULT_COLUMNS = ("params", "mult_adds", "mem_access", "mem_access_bytes",
-                   "peak_activation_bytes", "elementwise_mem_access_share",
-                   "G1", "G2", "G3", "G4")
+    **{name: (BY_NAME[name].header, COLUMN_KIND[BY_NAME[name].unit]) for name in COMPARABLE},
+    **{g: (g, VERDICT) for g in GUIDELINE_COLUMNS}}
+DEFAULT_COLUMNS = (*COMPARE_DEFAULT, *GUIDELINE_COLUMNS)
 
 
 def compare_row(model: Any) -> dict[str, Any]:

@@ -9,16 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cnncost import metrics
 from cnncost.analysis import Analysis, figures
 from cnncost.ir import numel
 from cnncost.passes.rollup import Group
 from cnncost.report import fmt
 
-TEXT, COUNT, SHARE, SHAPE, BYTES, RATIO, VERDICT = (
-    "text", "count", "share", "shape", "bytes", "ratio", "verdict")
+TEXT, COUNT, SHARE, SHAPE, BYTES, RATIO, VERDICT, NUMBER = (
+    "text", "count", "share", "shape", "bytes", "ratio", "verdict", "number")
 
-MULT_ADDS = "mult-adds\n(multiply-accumulates)"
-MEM_ACCESS = "mem_access\n(memory access cost, elements)"
+MULT_ADDS = metrics.BY_NAME["mult_adds"].header
+MEM_ACCESS = metrics.BY_NAME["mem_access"].header
 # a header's explanation "(...)" after its first line moves to a note in narrow tables
 
 
@@ -59,28 +60,16 @@ def convention(a: Analysis) -> str:
             f"batch {a.graph.nodes[0].shape[0]}. Definitions: cnncost docs metrics")
 
 
-_SUMMARY = (
-    ("params", "params (weights + biases + BN gamma/beta)", COUNT),
-    ("weights", "  weights", COUNT),
-    ("biases", "  biases", COUNT),
-    ("norm_params", "  norm params (BN gamma, beta)", COUNT),
-    ("buffers", "buffers (BN running mean, var; not params)", COUNT),
-    ("mult_adds", "mult-adds (multiply-accumulates; FMA = 1)", COUNT),
-    ("flops", "FLOPs (= 2 x mult-adds)", COUNT),
-    ("elementwise_ops", "element-wise ops (activation, BN, add, pool, bias)", COUNT),
-    ("mem_access", "mem_access (memory access cost: elements moved)", COUNT),
-    ("mem_access_bytes", "mem_access, bytes", BYTES),
-    ("peak_activation_elements", "peak activation memory (elements)", COUNT),
-    ("peak_activation_bytes", "peak activation memory, bytes", BYTES),
-    ("kernels", "kernels launched", COUNT),
-    ("elementwise_mem_access_share", "element-wise share of mem_access", SHARE),
-)
+COLUMN_KIND = {metrics.COUNT: COUNT, metrics.BYTES: BYTES, metrics.SHARE: SHARE,
+               metrics.TEXT: TEXT, metrics.SECONDS: NUMBER}
+LAYER_METRICS = tuple(m.name for m in metrics.METRICS if m.per_layer)  # attributes of Cost
 
 
 def summary_table(a: Analysis) -> Table:
     values = figures(a)
     rows = []
-    for key, label, kind in _SUMMARY:
+    for metric in (m for m in metrics.METRICS if m.summary):
+        key, label, kind = metric.name, metric.label, COLUMN_KIND[metric.unit]
         value = values[key]
         if kind == COUNT:
             shown, approx = fmt.grouped(value), fmt.human(value) if value >= 1000 else ""
@@ -135,14 +124,8 @@ def layer_rows(a: Analysis) -> tuple[dict[str, Any], ...]:
             "window": window(op),
             "inputs": [names[i] for i in node.inputs],
             "out_shape": list(node.shape),
-            "params": cost.params,
-            "weights": cost.weights,
-            "biases": cost.biases,
-            "norm_params": cost.norm_params,
-            "mult_adds": cost.mult_adds,
+            **{name: getattr(cost, name) for name in LAYER_METRICS},
             "mult_adds_share": cost.mult_adds / total if total else 0.0,
-            "elementwise_ops": cost.elementwise_ops,
-            "mem_access": cost.mem_access,
             "output_elements": numel(node.shape),
             "fused_into": names[a.host[index]] if a.host[index] != index else None,
             "line": node.loc.line if node.loc else None,
@@ -186,7 +169,7 @@ def group_row(g: Group) -> dict[str, Any]:
     c = g.cost
     return {
         "name": g.key, "layers": g.layers, "kernels": g.kernels, "fragments": g.fragments,
-        "max_parallel_branches": g.width, "params": c.params, "weights": c.weights,
+        "max_parallel_branches": g.branches, "params": c.params, "weights": c.weights,
         "mult_adds": c.mult_adds, "elementwise_ops": c.elementwise_ops,
         "mem_access": c.mem_access, "elementwise_mem_access_share": g.elementwise_share,
     }

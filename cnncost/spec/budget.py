@@ -14,27 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from cnncost.errors import Problem, shown, suggest
 from cnncost.ir import Loc
+from cnncost.metrics import BUDGET_METRICS, BYTES, COUNT, SHARE
 
 if TYPE_CHECKING:
     from fractions import Fraction
 
-COUNT, BYTES, SHARE, GUIDELINES = "count", "bytes", "share", "guidelines"
-
-METRICS: dict[str, str] = {
-    "params": COUNT,
-    "weights": COUNT,
-    "mult_adds": COUNT,
-    "flops": COUNT,
-    "elementwise_ops": COUNT,
-    "mem_access": COUNT,
-    "peak_activation_elements": COUNT,
-    "kernels": COUNT,
-    "mem_access_bytes": BYTES,
-    "param_bytes": BYTES,
-    "peak_activation_bytes": BYTES,
-    "elementwise_mem_access_share": SHARE,
-    "guidelines": GUIDELINES,
-}
+GUIDELINES = "guidelines"
+METRICS: dict[str, str] = {**BUDGET_METRICS, GUIDELINES: GUIDELINES}  # name -> unit
 GUIDELINE_NAMES = ("G1", "G2", "G3", "G4")
 
 _COUNT_SUFFIX = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
