@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cnncost.errors import Problem, RuleError, SpecError, UsageError
+from cnncost.errors import Problem, Problems, RuleError, SpecError, UsageError
 from cnncost.ir import Loc
 from cnncost.passes.guidelines import Thresholds
 
@@ -40,7 +40,6 @@ def load_thresholds(config: str | Path | None = None,
 
 
 def _from_file(path: Path, thresholds: Thresholds) -> Thresholds:
-    from cnncost.errors import suggest
     from cnncost.spec.yamldoc import Map, load
 
     doc = load(path, "config file")
@@ -48,11 +47,8 @@ def _from_file(path: Path, thresholds: Thresholds) -> Thresholds:
         raise SpecError(Problem("a config file is a mapping, e.g. guidelines: "
                                 "{g4.max_share: 0.7}",
                                 getattr(doc, "loc", Loc(str(path), 1, 1, ""))))
-    problems = []
-    for key in doc:
-        if key not in CONFIG_KEYS:
-            problems.append(Problem(f"unknown key '{key}'", doc.where(key),
-                                    suggest(str(key), CONFIG_KEYS)))
+    problems = Problems()
+    problems.unknown_keys(doc, CONFIG_KEYS)
     section = doc.get("guidelines", Map())
     if not isinstance(section, Map):
         problems.append(Problem("guidelines must be a mapping of threshold: value",

@@ -61,6 +61,8 @@ def suggest(word: str, choices: Iterable[str], *, listing: bool = True, limit: i
 class RuleError(ValueError):
     """A rule's complaint about values, without location; the walker adds where."""
 
+    follows = False  # True for an error that only follows from one already reported
+
     def __init__(self, message: str, hint: str | None = None, key: str | None = None):
         super().__init__(message)
         self.message = message
@@ -83,6 +85,28 @@ class Problem:
         if self.hint:
             text += f"\n  hint: {self.hint}"
         return printable(text)
+
+
+class Problems(list):
+    """The problems of one document, collected so that all of them are reported at once."""
+
+    def add(self, message: str, loc: Loc | None = None, hint: str | None = None,
+            context: str | None = None) -> None:
+        self.append(Problem(message, loc, hint, context))
+
+    def fail(self, exc: RuleError, loc: Loc | None, context: str | None = None,
+             prefix: str = "") -> None:
+        """Report a rule's error, unless it only follows from one already reported."""
+        if not exc.follows:
+            self.add(prefix + exc.message, loc, exc.hint, context)
+
+    def unknown_keys(self, mapping: Any, known: Iterable[str], what: str = "") -> None:
+        """An error for each key of a located mapping (spec.yamldoc.Map) not in ``known``."""
+        known = tuple(known)
+        for key in mapping:
+            if key not in known:
+                self.add(f"unknown key '{shown(key)}'{what}", mapping.where(key),
+                         suggest(str(key), known))
 
 
 class CnncostError(Exception):

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from cnncost.analysis import Analysis, analyze
-from cnncost.errors import CnncostError, Problem, SpecError, UsageError, shown, suggest
+from cnncost.errors import (CnncostError, Problem, Problems, SpecError, UsageError, shown,
+                            suggest)
 from cnncost.ir import Loc
 from cnncost.library import SpecRef, load_model, parse_ref
 from cnncost.metrics import REGRESSION_METRICS
@@ -91,12 +92,10 @@ def read_budget_file(path: str | Path) -> BudgetFile:
     doc = load(path, "budget file")
     if not isinstance(doc, Map):
         raise SpecError(Problem("a budget file is a mapping with budget: and/or models:",
-                                getattr(doc, "loc", Loc(str(path), 1, 1, "")), "see: cnncost docs ci"))
-    problems: list[Problem] = []
-    for key in doc:
-        if key not in BUDGET_FILE_KEYS:
-            problems.append(Problem(f"unknown key '{key}'", doc.where(key),
-                                    suggest(str(key), BUDGET_FILE_KEYS)))
+                                getattr(doc, "loc", Loc(str(path), 1, 1, "")),
+                                "see: cnncost docs ci"))
+    problems = Problems()
+    problems.unknown_keys(doc, BUDGET_FILE_KEYS)
     common: list[Limit] = []
     if "budget" in doc:
         common, found = read_budget(doc["budget"], doc.where("budget"))

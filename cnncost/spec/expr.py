@@ -76,6 +76,8 @@ class ExprError(RuleError):
 class Unavailable(ExprError):
     """The expression reads a name whose own definition failed (already reported)."""
 
+    follows = True
+
 
 FAILED = object()  # the value of a name whose definition failed: reading it is Unavailable
 

@@ -7,7 +7,7 @@ import math
 import re
 from typing import Any
 
-from cnncost.errors import Problem, RuleError, SpecError, shown, suggest
+from cnncost.errors import Problem, Problems, RuleError, SpecError, shown, suggest
 from cnncost.ir import Loc
 from cnncost.spec.yamldoc import Map
 
@@ -25,11 +25,9 @@ def read_variables(doc: Map, overrides: dict[str, Any],
 
 class _Reader:
     def __init__(self) -> None:
-        self.problems: list[Problem] = []
+        self.problems = Problems()
         self.choices: dict[str, list[Any]] = {}
-
-    def problem(self, message: str, loc: Loc | None, hint: str | None = None) -> None:
-        self.problems.append(Problem(message, loc, hint))
+        self.problem = self.problems.add
 
     def read(self, doc: Map, overrides: dict[str, Any], variant: str | None) -> dict[str, Any]:
         """Defaults, then the chosen variant's settings, then --set overrides."""
@@ -72,10 +70,7 @@ class _Reader:
 
     def declared_variable(self, key: str, spec: Map) -> Any:
         """``{default: x, choices: [...], doc: ...}``: remember the choices; return the default."""
-        for k in spec:
-            if k not in ("default", "choices", "doc"):
-                self.problem(f"unknown key '{k}' in variable '{key}'", spec.where(k),
-                             suggest(str(k), ("default", "choices", "doc")))
+        self.problems.unknown_keys(spec, ("default", "choices", "doc"), f" in variable '{key}'")
         default = spec.get("default")
         if default is None or isinstance(default, Map):
             return None
