@@ -8,6 +8,7 @@ tests/test_docs.py fails when it is stale.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,55 +52,62 @@ def verdicts_table() -> Table:
                   Column("G4", "G4 share", TEXT, markdown=True)), tuple(rows))
 
 
+def _bench_rows(spec: str, variants: tuple[str, ...],
+                row: Callable[[Analysis, Any, str], dict[str, Any]]) -> tuple[dict[str, Any], ...]:
+    """One row per variant of a micro-benchmark spec: its name, then ``row(analysis, the
+    paper's speeds, variant)``."""
+    speed = _speeds(spec)
+    return tuple({"variant": name, **row(_run(f"bench/{spec}@{name}"), speed, name)}
+                 for name in variants)
+
+
+def _per_platform(speed: dict[str, Any], name: str) -> dict[str, str]:
+    """Speeds measured at three widths per platform, as "a / b / c"."""
+    return {p: " / ".join(str(s) for s in speed[p][name]) for p in ("gpu", "arm")}
+
+
 def table_1() -> Table:
-    speed = _speeds("g1_channel_ratio")
-    rows = []
-    for name in ("1:1", "1:2", "1:6", "1:12", "arm-1:1", "arm-1:2", "arm-1:6", "arm-1:12"):
-        a = _run(f"bench/g1_channel_ratio@{name}")
-        variables = dict(a.model.variables)
-        rows.append({"variant": name, "channels": f"({variables['c1']}, {variables['c2']})",
-                     "mult_adds": a.totals.mult_adds, "mem_access": a.totals.mem_access,
-                     "g1": _guideline(a, "G1").value, "speed": speed[name]})
+    def row(a: Analysis, speed: Any, name: str) -> dict[str, Any]:
+        v = dict(a.model.variables)
+        return {"channels": f"({v['c1']}, {v['c2']})", "mult_adds": a.totals.mult_adds,
+                "mem_access": a.totals.mem_access, "g1": _guideline(a, "G1").value,
+                "speed": speed[name]}
+
     return Table("Table 1 (G1): two 1x1 convs c1 -> c2 -> c1, 10 blocks at 56x56",
                  (Column("variant", "c1:c2", TEXT), Column("channels", "(c1, c2)", TEXT),
                   Column("mult_adds", "mult-adds"), Column("mem_access", "mem_access"),
                   Column("g1", "G1 excess /\nmem_access", SHARE),
                   Column("speed", "paper speed\n(GPU batches/s,\nARM images/s)", TEXT)),
-                 tuple(rows), ("mem_access rises with the channel ratio as the measured speed "
-                               "falls, on both platforms",))
+                 _bench_rows("g1_channel_ratio", ("1:1", "1:2", "1:6", "1:12", "arm-1:1",
+                                                  "arm-1:2", "arm-1:6", "arm-1:12"), row),
+                 ("mem_access rises with the channel ratio as the measured speed falls, on "
+                  "both platforms",))
 
 
 def table_2() -> Table:
-    speed = _speeds("g2_group_conv")
-    rows = []
-    for name in ("g1", "g2", "g4", "g8", "arm-g1", "arm-g2", "arm-g4", "arm-g8"):
-        a = _run(f"bench/g2_group_conv@{name}")
-        variables = dict(a.model.variables)
-        rows.append({"variant": name, "groups": variables["groups"],
-                     "channels": variables["channels"], "mult_adds": a.totals.mult_adds,
-                     "mem_access": a.totals.mem_access, "g2": _guideline(a, "G2").value,
-                     "speed": speed[name]})
+    def row(a: Analysis, speed: Any, name: str) -> dict[str, Any]:
+        v = dict(a.model.variables)
+        return {"groups": v["groups"], "channels": v["channels"],
+                "mult_adds": a.totals.mult_adds, "mem_access": a.totals.mem_access,
+                "g2": _guideline(a, "G2").value, "speed": speed[name]}
+
     return Table("Table 2 (G2): 10 stacked 1x1 group convs c -> c at 56x56",
                  (Column("variant", "variant", TEXT), Column("groups", "g"),
                   Column("channels", "c"), Column("mult_adds", "mult-adds"),
                   Column("mem_access", "mem_access"),
                   Column("g2", "G2 extra /\nmem_access", SHARE),
                   Column("speed", "paper speed\n(GPU batches/s,\nARM images/s)", TEXT)),
-                 tuple(rows), ("the ARM g = 8 row uses c = 184: the paper's 180 is not "
-                               "divisible by 8",))
+                 _bench_rows("g2_group_conv", ("g1", "g2", "g4", "g8", "arm-g1", "arm-g2",
+                                               "arm-g4", "arm-g8"), row),
+                 ("the ARM g = 8 row uses c = 184: the paper's 180 is not divisible by 8",))
 
 
 def table_3() -> Table:
-    speed = _speeds("g3_fragmentation")
-    rows = []
-    for name in ("1-fragment", "2-fragment-series", "4-fragment-series", "2-fragment-parallel",
-                 "4-fragment-parallel"):
-        a = _run(f"bench/g3_fragmentation@{name}")
-        rows.append({"variant": name, "mult_adds": a.totals.mult_adds,
-                     "kernels": a.network.kernels, "width": a.network.branches,
-                     "mem_access": a.totals.mem_access,
-                     "gpu": " / ".join(str(s) for s in speed["gpu"][name]),
-                     "arm": " / ".join(str(s) for s in speed["arm"][name])})
+    def row(a: Analysis, speed: Any, name: str) -> dict[str, Any]:
+        return {"mult_adds": a.totals.mult_adds, "kernels": a.network.kernels,
+                "width": a.network.branches, "mem_access": a.totals.mem_access,
+                **_per_platform(speed, name)}
+
     return Table("Table 3 (G3): blocks of 1x1 convs in series or parallel, 10 blocks at 56x56, "
                  "c = 128",
                  (Column("variant", "structure", TEXT), Column("mult_adds", "mult-adds"),
@@ -107,21 +115,20 @@ def table_3() -> Table:
                   Column("mem_access", "mem_access"),
                   Column("gpu", "paper GPU batches/s\n(c = 128 / 256 / 512)", TEXT),
                   Column("arm", "paper ARM images/s\n(c = 64 / 128 / 256)", TEXT)),
-                 tuple(rows), ("kernel launches order the GPU speeds at c = 128 and 256; "
-                               "mem_access alone does not (4-fragment-series moves less data "
-                               "than 2-fragment-parallel but is slower)",))
+                 _bench_rows("g3_fragmentation", ("1-fragment", "2-fragment-series",
+                                                  "4-fragment-series", "2-fragment-parallel",
+                                                  "4-fragment-parallel"), row),
+                 ("kernel launches order the GPU speeds at c = 128 and 256; mem_access alone "
+                  "does not (4-fragment-series moves less data than 2-fragment-parallel but is "
+                  "slower)",))
 
 
 def table_4() -> Table:
-    speed = _speeds("g4_elementwise")
-    rows = []
-    for name in ("relu+shortcut", "relu", "shortcut", "neither"):
-        a = _run(f"bench/g4_elementwise@{name}")
-        rows.append({"variant": name, "mult_adds": a.totals.mult_adds,
-                     "elementwise_ops": a.totals.elementwise_ops,
-                     "mem_access": a.totals.mem_access, "g4": _guideline(a, "G4").value,
-                     "gpu": " / ".join(str(s) for s in speed["gpu"][name]),
-                     "arm": " / ".join(str(s) for s in speed["arm"][name])})
+    def row(a: Analysis, speed: Any, name: str) -> dict[str, Any]:
+        return {"mult_adds": a.totals.mult_adds, "elementwise_ops": a.totals.elementwise_ops,
+                "mem_access": a.totals.mem_access, "g4": _guideline(a, "G4").value,
+                **_per_platform(speed, name)}
+
     return Table("Table 4 (G4): 10 ResNet bottleneck units (width c, 4c in and out) at 56x56, "
                  "c = 32",
                  (Column("variant", "ReLU / shortcut", TEXT), Column("mult_adds", "mult-adds"),
@@ -130,8 +137,10 @@ def table_4() -> Table:
                   Column("g4", "G4 share", SHARE),
                   Column("gpu", "paper GPU batches/s\n(c = 32 / 64 / 128)", TEXT),
                   Column("arm", "paper ARM images/s\n(c = 32 / 64 / 128)", TEXT)),
-                 tuple(rows), ("same mult-adds in every row; removing ReLU or the shortcut "
-                               "removes memory traffic, and speed rises",))
+                 _bench_rows("g4_elementwise", ("relu+shortcut", "relu", "shortcut",
+                                                "neither"), row),
+                 ("same mult-adds in every row; removing ReLU or the shortcut removes memory "
+                  "traffic, and speed rises",))
 
 
 def guideline_tables() -> str:

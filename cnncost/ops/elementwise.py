@@ -13,15 +13,25 @@ def _shapes(inputs: tuple[Shape, ...]) -> str:
     return ", ".join(fmt_shape(s) for s in inputs)
 
 
-@register("add")
-@dataclass(frozen=True, slots=True)
-class Add(Op):
-    """Sum of two or more tensors of one shape (a residual connection)."""
+class Arithmetic(Op):
+    """Element-wise arithmetic of k >= 2 tensors: k - 1 operations per output element, every
+    input element read once, the output written once."""
 
+    __slots__ = ()
     family = ELEMENTWISE
-    summary = "sum of tensors of the same shape"
     min_inputs = 2
     max_inputs = None
+
+    def cost(self, inputs: tuple[Shape, ...], out: Shape) -> Cost:
+        return io_cost(inputs, out, elementwise_ops=(len(inputs) - 1) * numel(out))
+
+
+@register("add")
+@dataclass(frozen=True, slots=True)
+class Add(Arithmetic):
+    """Sum of two or more tensors of one shape (a residual connection)."""
+
+    summary = "sum of tensors of the same shape"
 
     def infer(self, inputs: tuple[Shape, ...]) -> Shape:
         if any(s != inputs[0] for s in inputs[1:]):
@@ -30,19 +40,13 @@ class Add(Op):
                                  "channels or the stride change")
         return inputs[0]
 
-    def cost(self, inputs: tuple[Shape, ...], out: Shape) -> Cost:
-        return io_cost(inputs, out, elementwise_ops=(len(inputs) - 1) * numel(out))
-
 
 @register("mul")
 @dataclass(frozen=True, slots=True)
-class Mul(Op):
+class Mul(Arithmetic):
     """Element-wise product with broadcasting: (N, C, H, W) * (N, C, 1, 1) scales channels."""
 
-    family = ELEMENTWISE
     summary = "element-wise product, broadcasting size-1 dimensions (squeeze-excite)"
-    min_inputs = 2
-    max_inputs = None
 
     def infer(self, inputs: tuple[Shape, ...]) -> Shape:
         rank = len(inputs[0])
@@ -57,6 +61,3 @@ class Mul(Op):
                                      "(1, C, 1, 1)")
             out.append(size)
         return tuple(out)
-
-    def cost(self, inputs: tuple[Shape, ...], out: Shape) -> Cost:
-        return io_cost(inputs, out, elementwise_ops=(len(inputs) - 1) * numel(out))
