@@ -1,3 +1,30 @@
-"""cnncost: what a CNN architecture costs, from a YAML spec, without a framework."""
+"""cnncost: what a CNN architecture costs, from a YAML spec, without a framework.
+
+    >>> import cnncost
+    >>> a = cnncost.analyze(cnncost.load_model("mobilenet_v1"))
+    >>> cnncost.totals(a)["mult_adds"]
+    568740352
+
+The names below are loaded on first use, so that ``import cnncost`` stays light: see
+cnncost.api and docs/api.md.
+"""
+
+from typing import Any
 
 __version__ = "0.1.0"
+
+_API = ("Analysis", "GraphBuilder", "Model", "analyze", "blocks", "check_graph", "document",
+        "layers", "load_model", "make_op", "to_json", "totals")
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        from cnncost import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'cnncost' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -177,7 +177,7 @@ ThresholdOption = Annotated[list[str], typer.Option(
     help="Set a guideline threshold, e.g. --threshold g4.max_share=0.7 (or 70%).")]
 DepthOption = Annotated[int, typer.Option(
     "--depth", min=1, max=64,
-    help="Block depth (dotted-name parts) for --by block and the guidelines.")]
+    help="Block depth (dotted-name parts) for --by block.")]
 DtypeOption = Annotated[Dtype, typer.Option(
     "--dtype", help="Bytes per element of the byte figures.")]
 FuseOption = Annotated[Fuse, typer.Option(
@@ -224,7 +224,6 @@ def guidelines(
     format: FormatOption = Format.table,
     top: Annotated[int, typer.Option(
         "--top", min=0, help="Findings per guideline, costliest first (0: all).")] = 5,
-    depth: DepthOption = 1,
     fuse: FuseOption = Fuse.none,
     config: ConfigOption = None,
     thresholds: ThresholdOption = [],
@@ -235,7 +234,7 @@ def guidelines(
     def body() -> str:
         from cnncost.report.views import guidelines_text
 
-        result = _analysis(spec, sets, variant, batch, fuse, Dtype.fp32, depth, config,
+        result = _analysis(spec, sets, variant, batch, fuse, Dtype.fp32, 1, config,
                            thresholds, strict, format)
         return guidelines_text(result, format.value, top, terminal())
 

@@ -48,9 +48,13 @@ def docs_text(topic: str | None) -> str:
         return "\n".join(lines) + "\n"
     if topic in docs:
         return docs[topic].read_text(encoding="utf-8")
+    from cnncost.metrics import BY_NAME
+
     rows = metric_rows()
-    if topic in rows:
-        return "\n".join(rows[topic]) + "\n"
+    if topic in BY_NAME or topic in rows:
+        metric = BY_NAME.get(topic)
+        head = [f"{topic} ({metric.unit}): {metric.definition}"] if metric else []
+        return "\n".join(head + rows.get(topic, [])) + "\n"
     raise UsageError(Problem(f"no document or metric named '{topic}'",
                              hint=suggest(topic, [*docs, *rows], listing=False)
                              or "cnncost docs lists them"))

@@ -9,6 +9,7 @@ type), a bare word picks a variant.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -93,13 +94,34 @@ def load_model(ref: str | SpecRef, settings: dict[str, Any] | None = None,
     what the reference says. SpecError or UsageError lists every problem found."""
     from dataclasses import replace
 
-    from cnncost.spec import load_spec
+    from cnncost.gcpause import paused_gc
+    from cnncost.spec.build import build_model
 
     if isinstance(ref, str):
         ref = parse_ref(ref)
     overrides = {**ref.overrides, **(settings or {})}
-    model = load_spec(resolve(ref.spec), overrides, variant or ref.variant, batch)
+    path = resolve(ref.spec)
+    with paused_gc():
+        model = build_model(parsed(path), str(path), overrides, variant or ref.variant, batch)
     return replace(model, spec=ref.spec)  # as given: a path, or a bundled name (not its path)
+
+
+def parsed(path: Path) -> Any:
+    """The parsed YAML of a spec file, read once while it is unchanged: a sweep, a comparison
+    or the library's figures build many models from one file."""
+    try:
+        info = path.stat()
+        stamp = (info.st_mtime_ns, info.st_size)
+    except OSError:
+        stamp = (0, 0)  # load() says what is wrong with it
+    return _parsed(str(path), stamp)
+
+
+@lru_cache(maxsize=64)
+def _parsed(path: str, stamp: tuple[int, int]) -> Any:
+    from cnncost.spec.yamldoc import load
+
+    return load(path)
 
 
 @dataclass(frozen=True)
@@ -113,15 +135,12 @@ class Entry:
     source: str
     variables: dict[str, Any]
     variants: tuple[str, ...]
-    doc: Any  # the parsed YAML, to build each variant without reading the file again
 
 
 def catalog() -> list[Entry]:
-    from cnncost.spec.yamldoc import load
-
     entries = []
     for name, path in bundled().items():
-        doc = load(path)
+        doc = parsed(path)
         if not isinstance(doc, dict):
             continue
         variables = doc.get("variables") or {}
@@ -133,6 +152,5 @@ def catalog() -> list[Entry]:
             name=name, path=path, model=str(doc.get("name", name)),
             description=str(doc.get("description", "")), source=str(doc.get("source", "")),
             variables=dict(variables) if isinstance(variables, dict) else {},
-            variants=tuple(str(v) for v in variants) if isinstance(variants, dict) else (),
-            doc=doc))
+            variants=tuple(str(v) for v in variants) if isinstance(variants, dict) else ()))
     return entries

@@ -90,3 +90,16 @@ def test_the_docs_examples_run_as_written(doc, number, lines, tmp_path):
         expected = 1 if "exits 1" in line else 0
         assert "Traceback" not in result.stderr, line
         assert result.returncode == expected, f"{doc}: {line}\n{result.stderr}"
+
+
+def test_every_metric_is_defined_in_the_docs():
+    """docs/metrics.md defines each metric of the metric table (cnncost/metrics.py) once, in a
+    table row, which `cnncost docs METRIC` prints with the table's own definition."""
+    from cnncost.docs_reader import metric_rows
+    from cnncost.metrics import METRICS
+
+    rows = metric_rows()
+    for metric in METRICS:
+        assert metric.name in rows, f"docs/metrics.md has no row for `{metric.name}`"
+        shown = cli("docs", metric.name).stdout
+        assert shown.startswith(f"{metric.name} ({metric.unit}): {metric.definition}")

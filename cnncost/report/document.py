@@ -65,7 +65,7 @@ def document(a: Analysis) -> dict[str, Any]:
 def guidelines_document(a: Analysis) -> dict[str, Any]:
     """``cnncost guidelines --format json``."""
     return {**envelope("guidelines", analysis_convention(a)), **model_fields(a),
-            "block_depth": a.depth, "thresholds": thresholds(a), "guidelines": guidelines(a),
+            "thresholds": thresholds(a), "guidelines": guidelines(a),
             "warnings": list(a.warnings)}
 
 

@@ -102,8 +102,7 @@ def specs_text(fmt: str, figures: bool = False, terminal: Terminal = Terminal())
 def library_rows(figures: bool = False) -> list[dict[str, Any]]:
     """The bundled specs; with ``figures``, one row per variant with its headline figures."""
     from cnncost.analysis import analyze
-    from cnncost.library import catalog
-    from cnncost.spec.build import build_model
+    from cnncost.library import catalog, load_model
 
     rows = []
     for entry in catalog():
@@ -115,7 +114,7 @@ def library_rows(figures: bool = False) -> list[dict[str, Any]]:
         if entry.name.startswith("bench/"):
             continue  # the micro-benchmarks have their own tables in docs/guidelines.md
         for variant in entry.variants or (None,):
-            a = analyze(build_model(entry.doc, str(entry.path), variant=variant))
+            a = analyze(load_model(entry.name, variant=variant))
             t = a.totals
             rows.append({
                 "spec": entry.name, "variant": variant, "params": t.params,
