@@ -135,27 +135,44 @@ def positive(value: int, what: str) -> None:
         raise RuleError(f"{what} must be at least 1, got {value}", key=what)
 
 
+def axis_padding(padding: Any) -> tuple[Any, Any]:
+    """A padding attribute per axis (height, width): "same", "valid", or (before, after)."""
+    if isinstance(padding, str):
+        return padding, padding
+    if len(padding) == 2:
+        return (padding[0], padding[0]), (padding[1], padding[1])
+    top, left, bottom, right = padding
+    return (top, bottom), (left, right)
+
+
+def check_padding(padding: Any) -> None:
+    if isinstance(padding, tuple) and min(padding) < 0:
+        raise RuleError(f"padding must not be negative, got {list(padding)}", key="padding")
+
+
 def window_out(size: int, kernel: int, stride: int, dilation: int, padding: Any,
                *, axis: str, ceil_mode: bool = False) -> int:
     """Output length of a sliding window along one axis.
 
-    ``padding`` is "same" (TensorFlow: out = ceil(size / stride)), "valid" (no padding) or
-    an explicit number of elements added on each side (PyTorch's rule).
+    ``padding`` is "same" (TensorFlow: out = ceil(size / stride)), "valid" (no padding), an
+    explicit number of elements added on each side (PyTorch's rule), or (before, after).
     """
     span = dilation * (kernel - 1) + 1
     if padding == "same":
         return -(-size // stride)
-    pad = 0 if padding == "valid" else padding
-    padded = size + 2 * pad
+    before, after = (0, 0) if padding == "valid" else \
+        padding if isinstance(padding, tuple) else (padding, padding)
+    padded = size + before + after
     if padded < span:
         what = f"kernel {kernel}" + (f" (dilated to {span})" if dilation > 1 else "")
+        pads = f"2*{before}" if before == after else f"{before} + {after}"
         raise RuleError(
-            f"{what} is larger than the {axis} of the padded input ({size} + 2*{pad} = {padded})",
+            f"{what} is larger than the {axis} of the padded input ({size} + {pads} = {padded})",
             hint="use padding: same, a smaller kernel, or move this layer before the downsampling",
             key="kernel")
     if ceil_mode:
         out = -(-(padded - span) // stride) + 1
-        if (out - 1) * stride >= size + pad:  # PyTorch: the last window must start inside
+        if (out - 1) * stride >= size + before:  # PyTorch: the last window must start inside
             out -= 1
         return out
     return (padded - span) // stride + 1

@@ -6,13 +6,9 @@ from dataclasses import dataclass
 
 from cnncost.errors import RuleError
 from cnncost.ir import Cost, Shape, numel
-from cnncost.ops.base import (BOOL, CONV, INT, LINEAR, PADDING, PAIR, Op, attr, feature_map,
-                              fmt_shape, positive, register, window_out)
-
-
-def check_padding(padding) -> None:
-    if isinstance(padding, tuple) and min(padding) < 0:
-        raise RuleError(f"padding must not be negative, got {list(padding)}", key="padding")
+from cnncost.ops.base import (BOOL, CONV, INT, LINEAR, PADDING, PAIR, Op, attr, axis_padding,
+                              check_padding, feature_map, fmt_shape, positive, register,
+                              window_out)
 
 
 @register("conv2d", aliases=("conv",))
@@ -27,7 +23,8 @@ class Conv2d(Op):
     kernel: tuple[int, int] = attr(kind=PAIR, doc="kernel size, k or [kh, kw]")
     stride: tuple[int, int] = attr((1, 1), kind=PAIR, doc="stride, s or [sh, sw]")
     padding: object = attr("same", kind=PADDING,
-                           doc="same (out = ceil(in/stride)), valid, p or [ph, pw] per side")
+                           doc="same (out = ceil(in/stride)), valid, p or [ph, pw] per side, "
+                               "or [top, left, bottom, right]")
     dilation: tuple[int, int] = attr((1, 1), kind=PAIR, doc="dilation, d or [dh, dw]")
     groups: int = attr(1, kind=INT, doc="groups; in_channels for a depthwise conv")
     bias: bool = attr(False, kind=BOOL, doc="whether the conv has a bias (one per output channel)")
@@ -48,7 +45,7 @@ class Conv2d(Op):
         if c % self.groups:
             raise RuleError(f"groups={self.groups} must divide in_channels={c}",
                             hint="for a depthwise conv write groups: in_channels", key="groups")
-        pad_h, pad_w = self.padding if isinstance(self.padding, tuple) else (self.padding,) * 2
+        pad_h, pad_w = axis_padding(self.padding)
         oh = window_out(h, self.kernel[0], self.stride[0], self.dilation[0], pad_h, axis="height")
         ow = window_out(w, self.kernel[1], self.stride[1], self.dilation[1], pad_w, axis="width")
         return (n, self.out_channels, oh, ow)

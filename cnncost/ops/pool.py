@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from cnncost.errors import RuleError
 from cnncost.ir import Cost, Shape, numel
-from cnncost.ops.base import (BOOL, PADDING, PAIR, POOL, Op, attr, feature_map, io_cost,
-                              positive, register, window_out)
+from cnncost.ops.base import (BOOL, PADDING, PAIR, POOL, Op, attr, axis_padding, check_padding,
+                              feature_map, io_cost, positive, register, window_out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,20 +20,19 @@ class Pool2d(Op):
     kernel: tuple[int, int] = attr(kind=PAIR, doc="window size, k or [kh, kw]")
     stride: tuple[int, int] | None = attr(None, kind=PAIR,
                                           doc="stride; defaults to the kernel size")
-    padding: object = attr("valid", kind=PADDING, doc="valid (default), same, p or [ph, pw]")
+    padding: object = attr("valid", kind=PADDING,
+                           doc="valid (default), same, p, [ph, pw] or [top, left, bottom, right]")
     ceil_mode: bool = attr(False, kind=BOOL, doc="round the output size up (PyTorch ceil_mode)")
 
     def __post_init__(self) -> None:
         for v in (*self.kernel, *(self.stride or ())):
             positive(v, "kernel and stride")
-        if isinstance(self.padding, tuple) and min(self.padding) < 0:
-            raise RuleError(f"padding must not be negative, got {list(self.padding)}",
-                            key="padding")
+        check_padding(self.padding)
 
     def infer(self, inputs: tuple[Shape, ...]) -> Shape:
         n, c, h, w = feature_map(inputs[0], self.op_name)
         stride = self.stride or self.kernel
-        pad_h, pad_w = self.padding if isinstance(self.padding, tuple) else (self.padding,) * 2
+        pad_h, pad_w = axis_padding(self.padding)
         oh = window_out(h, self.kernel[0], stride[0], 1, pad_h, axis="height",
                         ceil_mode=self.ceil_mode)
         ow = window_out(w, self.kernel[1], stride[1], 1, pad_w, axis="width",

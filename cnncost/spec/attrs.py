@@ -57,14 +57,19 @@ def pair(raw: Any, evaluate: Evaluate) -> tuple[int, int]:
     return (value, value)
 
 
-def padding(raw: Any, evaluate: Evaluate) -> str | tuple[int, int]:
+def padding(raw: Any, evaluate: Evaluate) -> str | tuple[int, ...]:
     if raw in ("same", "valid"):
         return raw
     try:
+        if isinstance(raw, str):
+            raw = evaluate(raw)
+        if isinstance(raw, list) and len(raw) == 4:
+            return tuple(whole(v, evaluate) for v in raw)
         return pair(raw, evaluate)
     except RuleError as exc:
         raise RuleError(f"padding: {exc.message}",
-                        hint="padding is same, valid, p or [ph, pw] (elements added per side)")
+                        hint="padding is same, valid, p, [ph, pw] (elements added on each side) "
+                             "or [top, left, bottom, right]")
 
 
 def shape(raw: Any, evaluate: Evaluate) -> tuple[int, ...]:
