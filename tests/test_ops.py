@@ -292,3 +292,85 @@ def test_local_response_norm():
     out, cost = run(LocalResponseNorm(size=5), (1, 96, 55, 55))
     assert out == (1, 96, 55, 55)
     assert cost == Cost(elementwise_ops=2_032_800, input_reads=290_400, output_writes=290_400)
+
+
+# -- ops the ONNX front end needs --------------------------------------------------------------
+
+def _op(name, in_shapes, **attributes):
+    from cnncost.builder import make_op
+
+    op = make_op(name, **attributes)
+    out = op.infer(tuple(in_shapes))
+    return out, op.cost(tuple(in_shapes), out)
+
+
+def test_asymmetric_padding():
+    # TensorFlow's SAME for a 3x3 stride-2 conv on 224: pads 0 before, 1 after -> 112
+    out, _ = _op("conv2d", [(1, 3, 224, 224)], out_channels=8, kernel=3, stride=2,
+                 padding=[0, 0, 1, 1])
+    assert out == (1, 8, 112, 112)  # (224 + 0 + 1 - 3) // 2 + 1
+    out, _ = _op("maxpool", [(1, 8, 112, 112)], kernel=3, stride=2, padding=[0, 0, 1, 1])
+    assert out == (1, 8, 56, 56)
+
+
+def test_conv_transpose():
+    # 32 -> 16 channels, 4x4 kernel, stride 2, padding 1: 14 -> (14-1)*2 - 2 + 3 + 1 = 28
+    out, cost = _op("conv_transpose2d", [(1, 32, 14, 14)], out_channels=16, kernel=4,
+                    stride=2, padding=1)
+    assert out == (1, 16, 28, 28)
+    assert cost.weights == 32 * 16 * 4 * 4 == 8_192
+    # every input element times a 4*4*16 kernel: 32*14*14 * 256
+    assert cost.mult_adds == 32 * 14 * 14 * 256 == 1_605_632
+
+
+def test_matmul_of_two_activations():
+    out, cost = _op("matmul", [(1, 8, 49, 32), (1, 8, 32, 49)])
+    assert out == (1, 8, 49, 49)
+    assert cost.mult_adds == 8 * 49 * 49 * 32 and cost.params == 0
+    assert cost.input_reads == 2 * 8 * 49 * 32 and cost.output_writes == 8 * 49 * 49
+
+
+def test_arithmetic_with_a_constant():
+    # a learned per-channel bias: 16 biases, one add per element, the bias read once
+    out, cost = _op("const", [(1, 16, 8, 8)], fn="add", shape=[1, 16, 1, 1], learned=True)
+    assert out == (1, 16, 8, 8)
+    assert (cost.biases, cost.weights, cost.elementwise_ops) == (16, 0, 16 * 64)
+    assert cost.mem_access == 16 * 64 + 16 + 16 * 64
+    # hardswish's "+ 3" at opset 11: a scalar, no parameter
+    _, cost = _op("const", [(1, 16, 8, 8)], fn="add")
+    assert cost.params == 0 and cost.param_reads == 1
+
+
+def test_sub_div_broadcast_like_mul():
+    out, cost = _op("div", [(1, 16, 8, 8), (1, 16, 1, 1)])
+    assert out == (1, 16, 8, 8) and cost.elementwise_ops == 16 * 64
+    assert cost.input_reads == 16 * 64 + 16
+
+
+def test_clip_prelu_and_reduce_mean():
+    _, cost = _op("clip", [(1, 4, 2, 2)], low=-1.0, high=1.0)
+    assert cost.elementwise_ops == 16 and cost.params == 0
+    _, cost = _op("prelu", [(1, 4, 2, 2)])
+    assert cost.weights == 4 and cost.elementwise_ops == 16  # a slope per channel
+    out, cost = _op("reduce_mean", [(1, 32, 7, 7)], axes=[2, 3])
+    assert out == (1, 32, 1, 1) and cost.elementwise_ops == 32 * 49  # as global_avgpool
+
+
+def test_reshape_transpose_pad_upsample():
+    out, cost = _op("reshape", [(1, 116, 28, 28)], shape=[1, 2, 58, 28, 28])
+    assert out == (1, 2, 58, 28, 28) and cost.mem_access == 0  # a view
+    out, cost = _op("transpose", [(1, 2, 58, 28, 28)], perm=[0, 2, 1, 3, 4])
+    assert out == (1, 58, 2, 28, 28) and cost.mem_access == 2 * 116 * 784  # read + write
+    out, cost = _op("pad", [(1, 3, 224, 224)], pads=[0, 0, 1, 1])
+    assert out == (1, 3, 225, 225)
+    assert cost.mem_access == 3 * 224 * 224 + 3 * 225 * 225
+    out, cost = _op("upsample", [(1, 8, 14, 14)], size=28, mode="linear")
+    assert out == (1, 8, 28, 28) and cost.elementwise_ops == 4 * 8 * 28 * 28
+    assert _op("upsample", [(1, 8, 14, 14)], size=28)[1].elementwise_ops == 0
+
+
+def test_concat_and_slice_along_another_axis():
+    out, _ = _op("concat", [(1, 4, 8, 8), (1, 4, 8, 3)], axis=3)
+    assert out == (1, 4, 8, 11)
+    out, cost = _op("slice", [(1, 4, 8, 8)], start=2, stop=6, axis=2)
+    assert out == (1, 4, 4, 8) and cost.mem_access == 0

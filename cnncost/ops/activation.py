@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cnncost.ir import Cost, Shape, numel
-from cnncost.ops.base import ACTIVATION, FLOAT, Op, attr, io_cost, register
+from cnncost.ops.base import ACTIVATION, BOOL, FLOAT, Op, attr, io_cost, register
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,3 +51,27 @@ class LeakyReLU(Activation):
 
     summary = "max(x, 0) + slope * min(x, 0)"
     slope: float = attr(0.01, kind=FLOAT, doc="slope for x < 0")
+
+
+@register("clip")
+@dataclass(frozen=True, slots=True)
+class Clip(Activation):
+    """min(max(x, low), high); relu6 is clip(0, 6)."""
+
+    summary = "min(max(x, low), high)"
+    low: float = attr(0.0, kind=FLOAT, doc="lower bound")
+    high: float = attr(6.0, kind=FLOAT, doc="upper bound")
+
+
+@register("prelu")
+@dataclass(frozen=True, slots=True)
+class PReLU(Activation):
+    """max(x, 0) + slope_c * min(x, 0) with a learned slope per channel (or one for all)."""
+
+    summary = "leaky ReLU with learned slopes, one per channel (or shared)"
+    shared: bool = attr(False, kind=BOOL, doc="one slope for all channels")
+
+    def cost(self, inputs: tuple[Shape, ...], out: Shape) -> Cost:
+        slopes = 1 if self.shared or len(out) < 2 else out[1]
+        return io_cost(inputs, out, elementwise_ops=numel(out), weights=slopes,
+                       param_reads=slopes)

@@ -106,3 +106,102 @@ class Linear(Op):
                     elementwise_ops=outputs if self.bias else 0,
                     input_reads=numel(inputs[0]), param_reads=weights + biases,
                     output_writes=outputs)
+
+
+@register("conv_transpose2d", aliases=("deconv",))
+@dataclass(frozen=True, slots=True)
+class ConvTranspose2d(Op):
+    """Transposed convolution (PyTorch ConvTranspose2d): every input element is multiplied by
+    a kh x kw x out_channels/groups kernel and scattered into the output."""
+
+    family = CONV
+    summary = "2-D transposed convolution (upsampling)"
+
+    out_channels: int = attr(kind=INT, doc="output channels")
+    kernel: tuple[int, int] = attr(kind=PAIR, doc="kernel size, k or [kh, kw]")
+    stride: tuple[int, int] = attr((1, 1), kind=PAIR, doc="stride, s or [sh, sw]")
+    padding: object = attr((0, 0), kind=PADDING,
+                           doc="p, [ph, pw] or [top, left, bottom, right], removed from the "
+                               "output (PyTorch's padding)")
+    output_padding: tuple[int, int] = attr((0, 0), kind=PAIR,
+                                           doc="added to one side of the output")
+    dilation: tuple[int, int] = attr((1, 1), kind=PAIR, doc="dilation, d or [dh, dw]")
+    groups: int = attr(1, kind=INT, doc="groups")
+    bias: bool = attr(False, kind=BOOL, doc="whether it has a bias (one per output channel)")
+
+    def __post_init__(self) -> None:
+        positive(self.out_channels, "out_channels")
+        positive(self.groups, "groups")
+        for name in ("kernel", "stride", "dilation"):
+            for v in getattr(self, name):
+                positive(v, name)
+        if isinstance(self.padding, str):
+            raise RuleError("conv_transpose2d takes explicit padding, not same or valid",
+                            key="padding")
+        check_padding(self.padding)
+        if self.out_channels % self.groups:
+            raise RuleError(f"groups={self.groups} must divide out_channels={self.out_channels}",
+                            key="groups")
+
+    def infer(self, inputs: tuple[Shape, ...]) -> Shape:
+        n, c, h, w = feature_map(inputs[0], "conv_transpose2d")
+        if c % self.groups:
+            raise RuleError(f"groups={self.groups} must divide in_channels={c}", key="groups")
+        sizes = []
+        for axis, size in enumerate((h, w)):
+            before, after = axis_padding(self.padding)[axis]
+            out = ((size - 1) * self.stride[axis] - before - after +
+                   self.dilation[axis] * (self.kernel[axis] - 1) + self.output_padding[axis] + 1)
+            if out < 1:
+                raise RuleError(f"the output would have size {out}", key="padding")
+            sizes.append(out)
+        return (n, self.out_channels, *sizes)
+
+    def cost(self, inputs: tuple[Shape, ...], out: Shape) -> Cost:
+        in_channels = inputs[0][1]
+        per_input = self.kernel[0] * self.kernel[1] * (self.out_channels // self.groups)
+        weights = in_channels * per_input
+        biases = self.out_channels if self.bias else 0
+        return Cost(weights=weights, biases=biases, mult_adds=numel(inputs[0]) * per_input,
+                    elementwise_ops=numel(out) if self.bias else 0,
+                    input_reads=numel(inputs[0]), param_reads=weights + biases,
+                    output_writes=numel(out))
+
+    def depthwise(self, in_channels: int) -> bool:
+        return 1 < self.groups == in_channels
+
+    def kind(self, inputs: tuple[Shape, ...]) -> str:
+        return f"conv_transpose2d {self.kernel[0]}x{self.kernel[1]}"
+
+
+@register("matmul")
+@dataclass(frozen=True, slots=True)
+class MatMul(Op):
+    """Product of two activations (attention): (..., M, K) @ (..., K, P) -> (..., M, P), the
+    leading dimensions broadcast. A product with a weight matrix is a linear layer."""
+
+    family = LINEAR
+    summary = "matrix product of two tensors (..., M, K) @ (..., K, P)"
+    min_inputs = 2
+    max_inputs = 2
+
+    def infer(self, inputs: tuple[Shape, ...]) -> Shape:
+        a, b = inputs
+        if len(a) < 2 or len(b) < 2 or a[-1] != b[-2]:
+            raise RuleError(f"matmul cannot multiply {fmt_shape(a)} by {fmt_shape(b)}",
+                            hint="the last dimension of the first must equal the second to "
+                                 "last of the second")
+        lead_a, lead_b = a[:-2], b[:-2]
+        rank = max(len(lead_a), len(lead_b))
+        lead_a = (1,) * (rank - len(lead_a)) + lead_a
+        lead_b = (1,) * (rank - len(lead_b)) + lead_b
+        lead = []
+        for x, y in zip(lead_a, lead_b):
+            if x != y and 1 not in (x, y):
+                raise RuleError(f"matmul cannot broadcast {fmt_shape(a)} and {fmt_shape(b)}")
+            lead.append(max(x, y))
+        return (*lead, a[-2], b[-1])
+
+    def cost(self, inputs: tuple[Shape, ...], out: Shape) -> Cost:
+        return Cost(mult_adds=numel(out) * inputs[0][-1],
+                    input_reads=numel(inputs[0]) + numel(inputs[1]), output_writes=numel(out))

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 from cnncost.errors import RuleError
 from cnncost.ir import Cost, Shape, numel
-from cnncost.ops.base import (BOOL, PADDING, PAIR, POOL, Op, attr, axis_padding, check_padding,
-                              feature_map, io_cost, positive, register, window_out)
+from cnncost.ops.base import (BOOL, PADDING, PAIR, POOL, SHAPE, Op, attr, axis_padding,
+                              check_padding, feature_map, io_cost, positive, register,
+                              window_out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,3 +115,28 @@ class AdaptiveAvgPool(Op):
 
     def kind(self, inputs: tuple[Shape, ...]) -> str:
         return f"adaptive_avgpool {self.size[0]}x{self.size[1]}"
+
+
+@register("reduce_mean")
+@dataclass(frozen=True, slots=True)
+class ReduceMean(Op):
+    """Mean over some dimensions: one addition per input element (global average pooling is
+    the mean over height and width)."""
+
+    family = POOL
+    summary = "mean over dimensions (axes)"
+    axes: tuple[int, ...] = attr(kind=SHAPE, doc="the dimensions averaged, e.g. [2, 3]")
+    keepdims: bool = attr(True, kind=BOOL, doc="keep them as size 1")
+
+    def infer(self, inputs: tuple[Shape, ...]) -> Shape:
+        shape = inputs[0]
+        axes = {a % len(shape) if -len(shape) <= a < len(shape) else -1 for a in self.axes}
+        if -1 in axes or 0 in axes:
+            raise RuleError(f"axes {list(self.axes)} must be dimensions of {list(shape)} after "
+                            f"the batch", key="axes")
+        if self.keepdims:
+            return tuple(1 if i in axes else d for i, d in enumerate(shape))
+        return tuple(d for i, d in enumerate(shape) if i not in axes)
+
+    def cost(self, inputs: tuple[Shape, ...], out: Shape) -> Cost:
+        return io_cost(inputs, out, elementwise_ops=numel(inputs[0]))

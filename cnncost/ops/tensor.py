@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from cnncost.errors import RuleError
 from cnncost.ir import Cost, Shape, ZERO_COST, numel
-from cnncost.ops.base import (DATA, FLOAT, INPUT, INT, SHAPE, VIEW, Op, attr, feature_map,
-                              fmt_shape, io_cost, positive, register)
+from cnncost.ops.base import (CHOICE, DATA, FLOAT, INPUT, INT, PAIR, SHAPE, VIEW, Op, attr,
+                              feature_map, fmt_shape, io_cost, positive, register)
 
 
 class View(Op):
@@ -28,22 +28,28 @@ class View(Op):
 @register("concat", aliases=("cat",))
 @dataclass(frozen=True, slots=True)
 class Concat(Op):
-    """Join tensors along the channels (dimension 1); every other dimension must match."""
+    """Join tensors along the channels (dimension 1, or ``axis``); every other dimension must
+    match."""
 
     family = DATA
     summary = "concatenation along channels (a copy)"
     min_inputs = 1
     max_inputs = None
+    axis: int = attr(1, kind=INT, doc="the dimension joined (1: channels)")
 
     def infer(self, inputs: tuple[Shape, ...]) -> Shape:
-        first = inputs[0]
+        first, a = inputs[0], self.axis
+        if not 0 < a < len(first):
+            raise RuleError(f"axis={a} must be a dimension of {fmt_shape(first)} after the "
+                            f"batch", key="axis")
         for shape in inputs[1:]:
-            if len(shape) != len(first) or shape[:1] + shape[2:] != first[:1] + first[2:]:
+            if len(shape) != len(first) or shape[:a] + shape[a + 1:] != first[:a] + first[a + 1:]:
                 shapes = ", ".join(fmt_shape(s) for s in inputs)
-                raise RuleError(f"concat needs inputs that differ only in channels; got {shapes}",
+                along = "channels" if a == 1 else f"dimension {a}"
+                raise RuleError(f"concat needs inputs that differ only in {along}; got {shapes}",
                                 hint="branches must end at the same spatial size: check their "
                                      "strides and paddings")
-        return (first[0], sum(s[1] for s in inputs), *first[2:])
+        return (*first[:a], sum(s[a] for s in inputs), *first[a + 1:])
 
     def cost(self, inputs: tuple[Shape, ...], out: Shape) -> Cost:
         return io_cost(inputs, out)
@@ -74,18 +80,23 @@ class Split(View):
 @register("slice")
 @dataclass(frozen=True, slots=True)
 class Slice(View):
-    """Channels start..stop-1 of the input; a view."""
+    """Channels start..stop-1 of the input (or of dimension ``axis``); a view."""
 
     summary = "channels [start, stop) of the input (a view)"
     start: int = attr(kind=INT, doc="first channel, from 0")
     stop: int = attr(kind=INT, doc="one past the last channel")
+    axis: int = attr(1, kind=INT, doc="the dimension sliced (1: channels)")
 
     def infer(self, inputs: tuple[Shape, ...]) -> Shape:
-        shape = inputs[0]
-        if not 0 <= self.start < self.stop <= shape[1]:
+        shape, a = inputs[0], self.axis
+        if not 0 < a < len(shape):
+            raise RuleError(f"axis={a} must be a dimension of {fmt_shape(shape)} after the "
+                            f"batch", key="axis")
+        if not 0 <= self.start < self.stop <= shape[a]:
+            what = "channels" if a == 1 else f"elements of dimension {a}"
             raise RuleError(f"slice [{self.start}, {self.stop}) is not inside the "
-                            f"{shape[1]} channels", hint="need 0 <= start < stop <= channels")
-        return (shape[0], self.stop - self.start, *shape[2:])
+                            f"{shape[a]} {what}", hint="need 0 <= start < stop <= size")
+        return (*shape[:a], self.stop - self.start, *shape[a + 1:])
 
 
 @register("channel_shuffle", aliases=("shuffle",))
@@ -147,6 +158,101 @@ class Identity(View):
 
     def infer(self, inputs: tuple[Shape, ...]) -> Shape:
         return inputs[0]
+
+
+@register("reshape")
+@dataclass(frozen=True, slots=True)
+class Reshape(View):
+    """The same elements with another shape (batch first; one -1 is inferred); a view."""
+
+    summary = "the same elements in another shape (a view)"
+    shape: tuple[int, ...] = attr(kind=SHAPE,
+                                  doc="the new shape, batch first; one -1 is inferred")
+
+    def __post_init__(self) -> None:
+        if sum(1 for d in self.shape if d == -1) > 1 or any(
+                d < 1 and d != -1 for d in self.shape):
+            raise RuleError(f"shape {list(self.shape)} must hold positive sizes and at most "
+                            f"one -1", key="shape")
+
+    def infer(self, inputs: tuple[Shape, ...]) -> Shape:
+        total, known = numel(inputs[0]), numel(tuple(d for d in self.shape if d != -1))
+        if -1 in self.shape:
+            if total % known:
+                raise RuleError(f"cannot reshape {fmt_shape(inputs[0])} to {list(self.shape)}")
+            return tuple(total // known if d == -1 else d for d in self.shape)
+        if known != total:
+            raise RuleError(f"cannot reshape {fmt_shape(inputs[0])} ({total:,} elements) to "
+                            f"{list(self.shape)} ({known:,})", key="shape")
+        return tuple(self.shape)
+
+
+@register("transpose")
+@dataclass(frozen=True, slots=True)
+class Transpose(Op):
+    """Dimensions reordered (``perm``, the batch dimension included); a copy."""
+
+    family = DATA
+    summary = "dimensions reordered (a copy)"
+    perm: tuple[int, ...] = attr(kind=SHAPE, doc="the input dimension of each output one")
+
+    def infer(self, inputs: tuple[Shape, ...]) -> Shape:
+        shape = inputs[0]
+        if sorted(self.perm) != list(range(len(shape))):
+            raise RuleError(f"perm {list(self.perm)} is not an order of the {len(shape)} "
+                            f"dimensions of {fmt_shape(shape)}", key="perm")
+        return tuple(shape[p] for p in self.perm)
+
+    def cost(self, inputs: tuple[Shape, ...], out: Shape) -> Cost:
+        return io_cost(inputs, out)
+
+
+@register("pad")
+@dataclass(frozen=True, slots=True)
+class Pad(Op):
+    """Zeros (or a constant) added around the height and width; a copy."""
+
+    family = DATA
+    summary = "padding added around the feature map (a copy)"
+    pads: tuple[int, ...] = attr(kind=SHAPE, doc="[top, left, bottom, right] elements added")
+
+    def __post_init__(self) -> None:
+        if len(self.pads) != 4 or min(self.pads) < 0:
+            raise RuleError(f"pads must be [top, left, bottom, right] of at least 0, got "
+                            f"{list(self.pads)}", key="pads")
+
+    def infer(self, inputs: tuple[Shape, ...]) -> Shape:
+        n, c, h, w = feature_map(inputs[0], "pad")
+        top, left, bottom, right = self.pads
+        return (n, c, h + top + bottom, w + left + right)
+
+    def cost(self, inputs: tuple[Shape, ...], out: Shape) -> Cost:
+        return io_cost(inputs, out)
+
+
+@register("upsample", aliases=("resize",))
+@dataclass(frozen=True, slots=True)
+class Upsample(Op):
+    """Resize of the height and width. Per output element: nearest copies one input element
+    (no arithmetic), linear weighs 4 neighbours (4 operations), cubic 16."""
+
+    family = DATA
+    summary = "resize of height and width (nearest, linear or cubic)"
+    size: tuple[int, int] = attr(kind=PAIR, doc="output size, s or [h, w]")
+    mode: str = attr("nearest", kind=CHOICE, choices=("nearest", "linear", "cubic"),
+                     doc="interpolation")
+
+    def __post_init__(self) -> None:
+        for v in self.size:
+            positive(v, "size")
+
+    def infer(self, inputs: tuple[Shape, ...]) -> Shape:
+        n, c, _, _ = feature_map(inputs[0], "upsample")
+        return (n, c, *self.size)
+
+    def cost(self, inputs: tuple[Shape, ...], out: Shape) -> Cost:
+        per = {"nearest": 0, "linear": 4, "cubic": 16}[self.mode]
+        return io_cost(inputs, out, elementwise_ops=per * numel(out))
 
 
 @dataclass(frozen=True, slots=True)
