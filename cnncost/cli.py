@@ -166,6 +166,12 @@ VariantOption = Annotated[Optional[str], typer.Option(
 BatchOption = Annotated[Optional[int], typer.Option(
     "--batch", min=1, max=1 << 24,
     help="Batch size of the input, instead of the spec's (default 1).")]
+InputShapeOption = Annotated[Optional[str], typer.Option(
+    "--input-shape", metavar="NxCxHxW",
+    help="ONNX models: the input's sizes where the file leaves them symbolic.")]
+AllowUnknownOption = Annotated[bool, typer.Option(
+    "--allow-unknown", help="ONNX models: keep ops cnncost does not know with no cost, and "
+                            "mark every total as partial.")]
 StrictOption = Annotated[bool, typer.Option(
     "--strict", help="Treat warnings (layers that feed nothing) as errors: exit 2.")]
 FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
@@ -191,6 +197,8 @@ def analyze(
     sets: SetOption = [],
     variant: VariantOption = None,
     batch: BatchOption = None,
+    input_shape: InputShapeOption = None,
+    allow_unknown: AllowUnknownOption = False,
     format: FormatOption = Format.table,
     layers: Annotated[bool, typer.Option("--layers", help="One row per layer.")] = False,
     by: Annotated[Optional[By], typer.Option(
@@ -207,8 +215,8 @@ def analyze(
     def body() -> str:
         from cnncost.report.views import analysis_text
 
-        result = _analysis(spec, sets, variant, batch, fuse, dtype, depth, config, thresholds,
-                           strict, format)
+        result = _analysis(spec, _loading(sets, variant, batch, input_shape, allow_unknown),
+                           fuse, dtype, depth, config, thresholds, strict, format)
         return analysis_text(result, format.value, layers=layers,
                              by=by.value if by else None, terminal=terminal())
 
@@ -221,6 +229,8 @@ def guidelines(
     sets: SetOption = [],
     variant: VariantOption = None,
     batch: BatchOption = None,
+    input_shape: InputShapeOption = None,
+    allow_unknown: AllowUnknownOption = False,
     format: FormatOption = Format.table,
     top: Annotated[int, typer.Option(
         "--top", min=0, help="Findings per guideline, costliest first (0: all).")] = 5,
@@ -234,8 +244,8 @@ def guidelines(
     def body() -> str:
         from cnncost.report.views import guidelines_text
 
-        result = _analysis(spec, sets, variant, batch, fuse, Dtype.fp32, 1, config,
-                           thresholds, strict, format)
+        result = _analysis(spec, _loading(sets, variant, batch, input_shape, allow_unknown),
+                           fuse, Dtype.fp32, 1, config, thresholds, strict, format)
         return guidelines_text(result, format.value, top, terminal())
 
     run(body)
@@ -250,6 +260,8 @@ def compare(
     sets: SetOption = [],
     variant: VariantOption = None,
     batch: BatchOption = None,
+    input_shape: InputShapeOption = None,
+    allow_unknown: AllowUnknownOption = False,
     format: FormatOption = Format.table,
     baseline: Annotated[Optional[str], typer.Option(
         "--baseline", help="Add ratios against this model (as written, or its position).")]
@@ -271,8 +283,8 @@ def compare(
     def body() -> str:
         from cnncost.report.views import compare_text
 
-        models = _models(specs, sets, variant, batch, fuse, dtype, config, thresholds, strict,
-                         format)
+        models = _models(specs, _loading(sets, variant, batch, input_shape, allow_unknown), fuse,
+                         dtype, config, thresholds, strict, format)
         return compare_text(models, format.value, baseline=baseline, sort=sort,
                             columns=columns, terminal=terminal())
 
@@ -295,6 +307,8 @@ def check(
     sets: SetOption = [],
     variant: VariantOption = None,
     batch: BatchOption = None,
+    input_shape: InputShapeOption = None,
+    allow_unknown: AllowUnknownOption = False,
     format: Annotated[CheckFormat, typer.Option(
         "--format", "-f", help="table, json, csv, markdown (CI job summaries) or junit.")]
     = CheckFormat.table,
@@ -318,8 +332,8 @@ def check(
         increase = parse_increase(max_increase)
         budgets = read_budget_file(budget) if budget else None
         saved = read_baseline(against) if against else None
-        models = _models(specs, sets, variant, batch, fuse, dtype, config, thresholds, strict,
-                         format)
+        models = _models(specs, _loading(sets, variant, batch, input_shape, allow_unknown), fuse,
+                         dtype, config, thresholds, strict, format)
         outcomes = run_check(models, budgets, saved, increase, against or "")
         if not outcomes and budgets is None:  # with a budget file, specs it does not name pass
             raise UsageError("nothing to check: no budget in the specs, no --budget file and "
@@ -347,31 +361,124 @@ def _warn(warnings: tuple[str, ...], strict: bool, format: Any) -> None:
         diagnose("\n".join(warnings))
 
 
-def _analysis(spec: str, sets: list[str], variant: str | None, batch: int | None, fuse: Fuse,
-              dtype: Dtype, depth: int, config: str | None, thresholds: list[str],
-              strict: bool, format: Any) -> Any:
+def _loading(sets: list[str], variant: str | None, batch: int | None, input_shape: str | None,
+             allow_unknown: bool) -> dict[str, Any]:
+    """How to load each model: load_model's arguments from the command line's options."""
+    shape = None
+    if input_shape is not None:
+        from cnncost.onnx_import import parse_shape
+        shape = parse_shape(input_shape)
+    return {"settings": parse_sets(sets), "variant": variant, "batch": batch,
+            "input_shape": shape, "allow_unknown": allow_unknown}
+
+
+def _analysis(spec: str, loading: dict[str, Any], fuse: Fuse, dtype: Dtype, depth: int,
+              config: str | None, thresholds: list[str], strict: bool, format: Any) -> Any:
     from cnncost.analysis import analyze as run_analysis
     from cnncost.config import load_thresholds
     from cnncost.library import load_model
 
     limits = load_thresholds(config, thresholds)
-    model = load_model(spec, parse_sets(sets), variant, batch)
+    model = load_model(spec, **loading)
     result = run_analysis(model, fuse=fuse.value, dtype=dtype.value, depth=depth,
                           thresholds=limits)
     _warn(result.warnings, strict, format)
     return result
 
 
-def _models(specs: list[str], sets: list[str], variant: str | None, batch: int | None,
-            fuse: Fuse, dtype: Dtype, config: str | None, thresholds: list[str],
-            strict: bool, format: Any) -> list[Any]:
+def _models(specs: list[str], loading: dict[str, Any], fuse: Fuse, dtype: Dtype,
+            config: str | None, thresholds: list[str], strict: bool, format: Any) -> list[Any]:
     from cnncost.config import load_thresholds
     from cnncost.gate import analyse_all
 
-    models = analyse_all(specs, parse_sets(sets), variant, batch=batch, fuse=fuse.value,
-                         dtype=dtype.value, thresholds=load_thresholds(config, thresholds))
+    options = dict(loading)
+    models = analyse_all(specs, options.pop("settings"), options.pop("variant"), fuse=fuse.value,
+                         dtype=dtype.value, thresholds=load_thresholds(config, thresholds),
+                         **options)
     _warn(tuple(w for m in models for w in m.analysis.warnings), strict, format)
     return models
+
+
+OutputOption = Annotated[Optional[str], typer.Option(
+    "--output", "-o", metavar="FILE", help="Write to FILE (whole or not at all) instead of "
+                                           "standard output.")]
+
+
+@app.command("import")
+def import_(
+    model: Annotated[str, typer.Argument(metavar="MODEL.onnx", help="An ONNX model.")],
+    output: OutputOption = None,
+    input_shape: InputShapeOption = None,
+    batch: BatchOption = None,
+) -> None:
+    """Write an ONNX model as a cnncost spec (one readable line per layer)."""
+
+    def body() -> str:
+        from cnncost import __version__
+        from cnncost.library import load_model
+        from cnncost.spec.writer import spec_text
+
+        if not model.lower().endswith(".onnx"):
+            raise UsageError(f"{model}: cnncost imports ONNX models (.onnx)")
+        loading = _loading([], None, batch, input_shape, False)
+        text = spec_text(load_model(model, **{k: v for k, v in loading.items()
+                                              if k not in ("settings", "variant")}),
+                         origin=f"imported from {model} by cnncost {__version__}")
+        return write_file(output, text) if output else text
+
+    run(body)
+
+
+def write_file(path: str, text: str | bytes) -> str:
+    """Write a whole file, or nothing: through a temporary file renamed into place. The
+    message that says so goes to standard error; nothing to standard output."""
+    import tempfile
+    from pathlib import Path
+
+    target = Path(path)
+    try:
+        with tempfile.NamedTemporaryFile("wb", dir=target.parent or ".", delete=False,
+                                         prefix=f".{target.name}.") as temp:
+            temp.write(text.encode() if isinstance(text, str) else text)
+        os.replace(temp.name, target)
+    except OSError as exc:
+        try:
+            os.unlink(temp.name)
+        except (OSError, UnboundLocalError):
+            pass
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    diagnose(f"wrote {path}")
+    return ""
+
+
+@app.command()
+def export(
+    spec: SpecArgument,
+    output: Annotated[str, typer.Option("--output", "-o", metavar="FILE.onnx",
+                                        help="The ONNX file to write.")],
+    sets: SetOption = [],
+    variant: VariantOption = None,
+    batch: BatchOption = None,
+    weights: Annotated[str, typer.Option(
+        "--weights", help="random (small normal values) or zeros.")] = "random",
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the random weights.")] = 0,
+) -> None:
+    """Write a spec as a runnable ONNX model (opset 17), to measure it on a device."""
+
+    def body() -> str:
+        from cnncost.library import load_model
+        from cnncost.onnx_export import export_onnx
+
+        if weights not in ("random", "zeros"):
+            raise UsageError(f"--weights {weights}: random or zeros")
+        model = load_model(spec, parse_sets(sets), variant, batch)
+        proto = export_onnx(model, weights=weights, seed=seed)
+        if proto.ByteSize() > 2**31 - 1:
+            raise UsageError(f"{spec}: the ONNX model would be over 2 GB; cnncost writes "
+                             f"models up to 2 GB")
+        return write_file(output, proto.SerializeToString())
+
+    run(body)
 
 
 @app.command()

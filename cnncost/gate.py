@@ -61,13 +61,14 @@ class Model:
 
 def analyse_all(specs: list[str], overrides: dict[str, Any], variant: str | None, *,
                 fuse: str, dtype: str, thresholds: Thresholds, depth: int = 1,
-                batch: int | None = None) -> list[Model]:
-    """Every model, or one error listing the problems of all the specs that failed."""
+                **loading: Any) -> list[Model]:
+    """Every model, or one error listing the problems of all the specs that failed.
+    ``loading``: load_model's batch, input_shape and allow_unknown."""
     models, problems = [], []
     for text in specs:
         try:
             ref = parse_ref(text)
-            model = load_model(ref, overrides, variant, batch)
+            model = load_model(ref, overrides, variant, **loading)
         except CnncostError as exc:
             problems.extend(exc.problems)
             continue
@@ -271,6 +272,11 @@ def run_check(models: list[Model], budgets: BudgetFile | None,
                                 hint=suggest(name, [n for m in models for n in m.names])
                                 or "name a model by its spec file or bundled name"))
     for model in models:
+        if model.analysis.model.partial:
+            problems.append(Problem(f"{model.label} is a partial analysis (unsupported ops "
+                                    f"counted as zero): its figures cannot be gated",
+                                    hint="support or remove the ops it lists"))
+            continue
         outcomes += check_budget(model.label, model.analysis, limits_for(model, budgets))
         if baseline is None:
             continue

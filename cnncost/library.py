@@ -88,10 +88,13 @@ def parse_ref(text: str) -> SpecRef:
 
 
 def load_model(ref: str | SpecRef, settings: dict[str, Any] | None = None,
-               variant: str | None = None, batch: int | None = None) -> Model:
-    """The model a reference names (``mobilenet_v1@alpha=0.5``, a file, a file@variant);
-    ``settings`` (variables by name, values or their text), ``variant`` and ``batch`` win over
-    what the reference says. SpecError or UsageError lists every problem found."""
+               variant: str | None = None, batch: int | None = None, *,
+               input_shape: tuple[int, ...] | None = None,
+               allow_unknown: bool = False) -> Model:
+    """The model a reference names (``mobilenet_v1@alpha=0.5``, a file, a file@variant, an
+    ONNX model); ``settings`` (variables by name, values or their text), ``variant`` and
+    ``batch`` win over what the reference says. ``input_shape`` and ``allow_unknown`` are for
+    ONNX models (cnncost.onnx_import). SpecError or UsageError lists every problem found."""
     from dataclasses import replace
 
     from cnncost.gcpause import paused_gc
@@ -100,6 +103,14 @@ def load_model(ref: str | SpecRef, settings: dict[str, Any] | None = None,
     if isinstance(ref, str):
         ref = parse_ref(ref)
     overrides = {**ref.overrides, **(settings or {})}
+    if ref.spec.lower().endswith(".onnx"):
+        from cnncost.onnx_import import load_onnx
+
+        if overrides or variant or ref.variant:
+            raise UsageError(Problem(f"{ref.spec}: an ONNX model has no variables or variants",
+                                     hint="--batch and --input-shape set its input"))
+        return load_onnx(ref.spec, spec=ref.spec, input_shape=input_shape, batch=batch,
+                         allow_unknown=allow_unknown)
     path = resolve(ref.spec)
     with paused_gc():
         model = build_model(parsed(path), str(path), overrides, variant or ref.variant, batch)

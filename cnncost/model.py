@@ -23,6 +23,9 @@ class Model:
     variables: tuple[tuple[str, Any], ...] = ()  # every variable's value, as analysed
     settings: tuple[tuple[str, Any], ...] = ()  # those set by @name=value or --set
     budget: tuple[Any, ...] = ()  # cnncost.spec.budget.Limit: the spec's own cost budget
+    source_format: str = "spec"  # or "onnx"
+    partial: tuple[tuple[str, int], ...] = ()  # ops not understood (ONNX --allow-unknown)
+    notes: tuple[str, ...] = ()  # conventions of the source (an exporter's folded BN, ...)
 
     @property
     def name(self) -> str:
@@ -40,8 +43,10 @@ class Model:
 
     @property
     def title(self) -> str:
-        """The network's name with the variant and settings: ``mobilenet_v1@alpha=0.5``."""
-        return self.graph.name + self._at()
+        """The network's name with the variant and settings: ``mobilenet_v1@alpha=0.5``; a
+        partial analysis (an ONNX model with unsupported ops) says so."""
+        return self.graph.name + self._at() + (" (PARTIAL: some ops not counted)"
+                                               if self.partial else "")
 
     def _at(self) -> str:
         parts = ([self.variant] if self.variant else []) + [

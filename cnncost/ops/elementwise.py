@@ -35,11 +35,13 @@ class Add(Arithmetic):
     summary = "sum of tensors of the same shape"
 
     def infer(self, inputs: tuple[Shape, ...]) -> Shape:
-        if any(s != inputs[0] for s in inputs[1:]):
+        try:
+            return broadcast(inputs, "add")
+        except RuleError as exc:
             raise RuleError(f"add needs inputs of one shape; got {_shapes(inputs)}",
                             hint="a residual add needs a projection (1x1 conv) when the "
-                                 "channels or the stride change")
-        return inputs[0]
+                                 "channels or the stride change (size-1 dimensions "
+                                 "broadcast)") from exc
 
 
 def broadcast(inputs: tuple[Shape, ...], op: str) -> Shape:

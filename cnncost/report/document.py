@@ -42,6 +42,10 @@ def model_fields(a: Analysis) -> dict[str, Any]:
         "variables": dict(m.variables),
         "settings": dict(m.settings),
         "input_shape": list(a.graph.nodes[0].shape),
+        "source_format": m.source_format,
+        "partial": bool(m.partial),
+        "unsupported_ops": dict(m.partial),
+        "notes": list(m.notes),
     }
 
 

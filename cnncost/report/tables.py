@@ -88,8 +88,8 @@ def summary_table(a: Analysis) -> Table:
                  Column("shown", "value", TEXT, machine=False),
                  Column("approx", "", TEXT, machine=False)),
         rows=tuple(rows),
-        notes=(f"peak activation memory while computing {peak_at}", *a.warnings,
-               convention(a)),
+        notes=(f"peak activation memory while computing {peak_at}", *a.model.notes,
+               *a.warnings, convention(a)),
     )
 
 
