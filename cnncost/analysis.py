@@ -36,6 +36,7 @@ class Analysis:
     thresholds: Thresholds
     guidelines: tuple[Verdict, ...]  # G1-G4
     warnings: tuple[str, ...] = ()  # layers that feed nothing (passes/wiring.py)
+    latency: Any = None  # cnncost.latency.Estimate on the device asked for, or None
 
     @property
     def blocks(self) -> tuple[Group, ...]:
@@ -55,7 +56,9 @@ class Analysis:
 
 
 def analyze(model: Model | Graph, *, fuse: str = "none", dtype: str = "fp32", depth: int = 1,
-            thresholds: Thresholds | None = None) -> Analysis:
+            thresholds: Thresholds | None = None, device: Any = None) -> Analysis:
+    """All the passes, in order. With ``device`` (a cnncost.latency.Device), the latency
+    estimate too: per layer, rolled up like the counts, and in the totals."""
     if fuse not in FUSE_MODES:
         raise ValueError(f"fuse must be one of {FUSE_MODES}, got {fuse!r}")
     if dtype not in DTYPES:
@@ -65,35 +68,43 @@ def analyze(model: Model | Graph, *, fuse: str = "none", dtype: str = "fp32", de
     if isinstance(model, Graph):
         model = Model(model)
     with paused_gc():
-        return _run_passes(model, fuse, dtype, depth, thresholds or Thresholds())
+        return _run_passes(model, fuse, dtype, depth, thresholds or Thresholds(), device)
 
 
 def _run_passes(model: Model, fuse: str, dtype: str, depth: int,
-                thresholds: Thresholds) -> Analysis:
+                thresholds: Thresholds, device: Any) -> Analysis:
     graph = model.graph
+    raw = node_costs(graph)
+    latency = extra = None
+    if device is not None:
+        from cnncost.latency import estimate
+
+        latency = estimate(graph, device, dtype, raw)
+        extra = {"latency": latency.seconds}
     host = fusion_hosts(graph, fuse)
-    costs = fused_costs(graph, node_costs(graph), host)
+    costs = fused_costs(graph, raw, host)
     kinds = node_kinds(graph)
     depths = fragment_depths(graph)
     elementwise = elementwise_layers(graph)
-    network = network_group(graph, costs, host, depths, elementwise)
+    network = network_group(graph, costs, host, depths, elementwise, extra)
     groups = rollup(graph, costs, host, [prefixes(node.name) for node in graph.nodes], depths,
-                    elementwise)
+                    elementwise, extra)
     return Analysis(
         model=model, graph=graph, fuse=fuse, dtype=dtype, depth=depth, costs=costs, kinds=kinds,
         host=host,
         memory=liveness(graph, host), network=network, groups=groups,
         by_kind=tuple(rollup(graph, costs, host, [(k,) for k in kinds], depths,
-                             elementwise).values()),
+                             elementwise, extra).values()),
         thresholds=thresholds,  # guideline findings are per top-level block, whatever depth
         guidelines=evaluate(graph, costs, network, at_depth(graph, groups, 1), thresholds),
-        warnings=wiring_warnings(graph),
+        warnings=wiring_warnings(graph), latency=latency,
     )
 
 
 def figures(a: Analysis) -> dict[str, Any]:
     """The headline figures by metric name: the JSON ``totals``, what budgets limit."""
     t, net, mem, b = a.totals, a.network, a.memory, a.bytes_per_element
+    latency = {"latency": a.latency.total} if a.latency is not None else {}
     return {
         "params": t.params,
         "weights": t.weights,
@@ -116,4 +127,5 @@ def figures(a: Analysis) -> dict[str, Any]:
         "max_parallel_branches": net.branches,
         "elementwise_mem_access": net.elementwise_mem_access,
         "elementwise_mem_access_share": net.elementwise_share,
+        **latency,
     }

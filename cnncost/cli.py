@@ -189,6 +189,10 @@ DtypeOption = Annotated[Dtype, typer.Option(
 FuseOption = Annotated[Fuse, typer.Option(
     "--fuse", help="none: every op its own kernel (the paper's setting); "
                    "bn-act: BN folded and activations fused into the conv.")]
+DeviceOption = Annotated[Optional[str], typer.Option(
+    "--device", metavar="NAME|FILE",
+    help="Estimate latency on a device profile: a bundled one (cnncost devices) or a "
+         "profile file (cnncost calibrate writes one).")]
 
 
 @app.command()
@@ -206,6 +210,7 @@ def analyze(
     depth: DepthOption = 1,
     dtype: DtypeOption = Dtype.fp32,
     fuse: FuseOption = Fuse.none,
+    device: DeviceOption = None,
     config: ConfigOption = None,
     thresholds: ThresholdOption = [],
     strict: StrictOption = False,
@@ -216,7 +221,7 @@ def analyze(
         from cnncost.report.views import analysis_text
 
         result = _analysis(spec, _loading(sets, variant, batch, input_shape, allow_unknown),
-                           fuse, dtype, depth, config, thresholds, strict, format)
+                           fuse, dtype, depth, config, thresholds, strict, format, device)
         return analysis_text(result, format.value, layers=layers,
                              by=by.value if by else None, terminal=terminal())
 
@@ -271,9 +276,11 @@ def compare(
     columns: Annotated[Optional[str], typer.Option(
         "--columns", help="Comma-separated columns (default: params, mult_adds, mem_access, "
                           "mem_access_bytes, peak_activation_bytes, "
-                          "elementwise_mem_access_share, G1-G4).")] = None,
+                          "elementwise_mem_access_share, latency with --device, "
+                          "G1-G4).")] = None,
     dtype: DtypeOption = Dtype.fp32,
     fuse: FuseOption = Fuse.none,
+    device: DeviceOption = None,
     config: ConfigOption = None,
     thresholds: ThresholdOption = [],
     strict: StrictOption = False,
@@ -284,7 +291,7 @@ def compare(
         from cnncost.report.views import compare_text
 
         models = _models(specs, _loading(sets, variant, batch, input_shape, allow_unknown), fuse,
-                         dtype, config, thresholds, strict, format)
+                         dtype, config, thresholds, strict, format, device)
         return compare_text(models, format.value, baseline=baseline, sort=sort,
                             columns=columns, terminal=terminal())
 
@@ -314,6 +321,7 @@ def check(
     = CheckFormat.table,
     dtype: DtypeOption = Dtype.fp32,
     fuse: FuseOption = Fuse.none,
+    device: DeviceOption = None,
     config: ConfigOption = None,
     thresholds: ThresholdOption = [],
     strict: StrictOption = False,
@@ -333,7 +341,7 @@ def check(
         budgets = read_budget_file(budget) if budget else None
         saved = read_baseline(against) if against else None
         models = _models(specs, _loading(sets, variant, batch, input_shape, allow_unknown), fuse,
-                         dtype, config, thresholds, strict, format)
+                         dtype, config, thresholds, strict, format, device)
         outcomes = run_check(models, budgets, saved, increase, against or "")
         if not outcomes and budgets is None:  # with a budget file, specs it does not name pass
             raise UsageError("nothing to check: no budget in the specs, no --budget file and "
@@ -372,28 +380,40 @@ def _loading(sets: list[str], variant: str | None, batch: int | None, input_shap
             "input_shape": shape, "allow_unknown": allow_unknown}
 
 
+def _device(device: str | None) -> Any:
+    if device is None:
+        return None
+    from cnncost.latency import load_device
+
+    return load_device(device)
+
+
 def _analysis(spec: str, loading: dict[str, Any], fuse: Fuse, dtype: Dtype, depth: int,
-              config: str | None, thresholds: list[str], strict: bool, format: Any) -> Any:
+              config: str | None, thresholds: list[str], strict: bool, format: Any,
+              device: str | None = None) -> Any:
     from cnncost.analysis import analyze as run_analysis
     from cnncost.config import load_thresholds
     from cnncost.library import load_model
 
     limits = load_thresholds(config, thresholds)
+    profile = _device(device)
     model = load_model(spec, **loading)
     result = run_analysis(model, fuse=fuse.value, dtype=dtype.value, depth=depth,
-                          thresholds=limits)
+                          thresholds=limits, device=profile)
     _warn(result.warnings, strict, format)
     return result
 
 
 def _models(specs: list[str], loading: dict[str, Any], fuse: Fuse, dtype: Dtype,
-            config: str | None, thresholds: list[str], strict: bool, format: Any) -> list[Any]:
+            config: str | None, thresholds: list[str], strict: bool, format: Any,
+            device: str | None = None) -> list[Any]:
     from cnncost.config import load_thresholds
     from cnncost.gate import analyse_all
 
     options = dict(loading)
+    limits = load_thresholds(config, thresholds)
     models = analyse_all(specs, options.pop("settings"), options.pop("variant"), fuse=fuse.value,
-                         dtype=dtype.value, thresholds=load_thresholds(config, thresholds),
+                         dtype=dtype.value, thresholds=limits, device=_device(device),
                          **options)
     _warn(tuple(w for m in models for w in m.analysis.warnings), strict, format)
     return models
@@ -488,6 +508,103 @@ def ops(format: FormatOption = Format.table) -> None:
     def body() -> str:
         from cnncost.report.views import ops_text
         return ops_text(format.value, terminal())
+
+    run(body)
+
+
+@app.command()
+def devices(format: FormatOption = Format.table) -> None:
+    """List the bundled device profiles that --device NAME estimates latency on."""
+
+    def body() -> str:
+        from cnncost.latency import bundled_devices, load_device
+        from cnncost.report.latency_views import devices_text
+
+        return devices_text({name: load_device(name) for name in bundled_devices()},
+                            format.value, terminal())
+
+    run(body)
+
+
+@app.command()
+def measure(
+    spec: Annotated[str, typer.Argument(
+        metavar="SPEC|MODEL.onnx",
+        help="A spec (exported with random weights) or an ONNX model, with @settings.")],
+    sets: SetOption = [],
+    variant: VariantOption = None,
+    batch: BatchOption = None,
+    input_shape: InputShapeOption = None,
+    threads: Annotated[int, typer.Option(
+        "--threads", min=1, max=1024, help="onnxruntime intra-op threads.")] = 1,
+    runs: Annotated[int, typer.Option(
+        "--runs", min=1, max=100_000, help="Timed runs, at least (and at least --seconds "
+                                           "of them).")] = 20,
+    warmup: Annotated[int, typer.Option("--warmup", min=0, max=10_000,
+                                        help="Untimed runs first.")] = 3,
+    seconds: Annotated[float, typer.Option(
+        "--seconds", min=0.0, max=3600.0, help="Keep timing for at least this long.")] = 1.0,
+    device: DeviceOption = None,
+    format: FormatOption = Format.table,
+) -> None:
+    """Time a model on this machine with onnxruntime: minimum and median of many runs."""
+
+    def body() -> str:
+        from cnncost.analysis import analyze as run_analysis
+        from cnncost.library import load_model
+        from cnncost.measure import measure as time_model
+        from cnncost.measure import runtime
+        from cnncost.report.latency_views import measure_text
+
+        ort = runtime()
+        loading = _loading(sets, variant, batch, input_shape, False)
+        model = load_model(spec, **loading)
+        is_onnx = model.source_format == "onnx" and input_shape is None and batch is None
+        timing = time_model(model.file if is_onnx else model, threads=threads, runs=runs,
+                            warmup=warmup, min_seconds=seconds, max_runs=max(runs, 100_000))
+        a = run_analysis(model, device=_device(device))
+        return measure_text(a, timing, f"onnxruntime {ort.__version__} (CPU)", format.value,
+                            terminal())
+
+    run(body)
+
+
+@app.command()
+def calibrate(
+    output: OutputOption = None,
+    threads: Annotated[int, typer.Option(
+        "--threads", min=1, max=1024, help="onnxruntime intra-op threads.")] = 1,
+    name: Annotated[Optional[str], typer.Option(
+        "--name", help="The profile's name (default: calibrated (this processor)).")] = None,
+) -> None:
+    """Fit a device profile to this machine from measured micro-benchmarks (under a minute)."""
+
+    def body() -> str:
+        from dataclasses import replace
+
+        from cnncost.calibrate import calibrate as fit_profile
+        from cnncost.latency import device_yaml
+        from cnncost.measure import runtime
+
+        runtime()
+        count = [0]
+
+        def progress(bench: str) -> None:
+            count[0] += 1
+            if sys.stderr.isatty():
+                sys.stderr.write(f"\rmeasuring {count[0]}: {bench:<28}")
+                sys.stderr.flush()
+
+        device, _ = fit_profile(threads=threads, progress=progress)
+        if sys.stderr.isatty():
+            sys.stderr.write("\r" + " " * 50 + "\r")
+        if name:
+            device = replace(device, name=name)
+        diagnose(f"fitted '{device.name}' in {device.calibration['seconds']} s: "
+                 f"micro-benchmarks fitted to {device.calibration['rms_log_error']:.3f} "
+                 f"root-mean-square log error")
+        text = device_yaml(device)
+        return write_file(output, text) if output else text
 
     run(body)
 

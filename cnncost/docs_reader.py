@@ -46,15 +46,18 @@ def docs_text(topic: str | None) -> str:
         lines += [f"  {name}" for name in docs]
         lines += ["", "Metrics (cnncost docs METRIC):", "  " + ", ".join(sorted(metric_rows()))]
         return "\n".join(lines) + "\n"
-    if topic in docs:
-        return docs[topic].read_text(encoding="utf-8")
     from cnncost.metrics import BY_NAME
 
+    document = docs[topic].read_text(encoding="utf-8") if topic in docs else ""
     rows = metric_rows()
-    if topic in BY_NAME or topic in rows:
+    if topic in BY_NAME or (topic in rows and not document):
         metric = BY_NAME.get(topic)
         head = [f"{topic} ({metric.unit}): {metric.definition}"] if metric else []
-        return "\n".join(head + rows.get(topic, [])) + "\n"
+        # a metric with a document of its own name (latency): the definition, then the document
+        definition = "\n".join(head + rows.get(topic, [])) + "\n"
+        return definition + ("\n" + document if document else "")
+    if document:
+        return document
     raise UsageError(Problem(f"no document or metric named '{topic}'",
                              hint=suggest(topic, [*docs, *rows], listing=False)
                              or "cnncost docs lists them"))

@@ -28,7 +28,7 @@ from cnncost.errors import (CnncostError, Problem, Problems, SpecError, UsageErr
                             suggest)
 from cnncost.ir import Loc
 from cnncost.library import SpecRef, load_model, parse_ref
-from cnncost.metrics import REGRESSION_METRICS
+from cnncost.metrics import BY_NAME, REGRESSION_METRICS, SECONDS
 from cnncost.passes.budgets import Outcome, check_budget, check_regression
 from cnncost.passes.guidelines import Thresholds
 from cnncost.spec.budget import Limit, read_budget
@@ -61,7 +61,7 @@ class Model:
 
 def analyse_all(specs: list[str], overrides: dict[str, Any], variant: str | None, *,
                 fuse: str, dtype: str, thresholds: Thresholds, depth: int = 1,
-                **loading: Any) -> list[Model]:
+                device: Any = None, **loading: Any) -> list[Model]:
     """Every model, or one error listing the problems of all the specs that failed.
     ``loading``: load_model's batch, input_shape and allow_unknown."""
     models, problems = [], []
@@ -73,7 +73,7 @@ def analyse_all(specs: list[str], overrides: dict[str, Any], variant: str | None
             problems.extend(exc.problems)
             continue
         models.append(Model(text, ref, analyze(model, fuse=fuse, dtype=dtype, depth=depth,
-                                                thresholds=thresholds)))
+                                                thresholds=thresholds, device=device)))
     if problems:
         raise SpecError(problems)
     return models
@@ -210,12 +210,19 @@ def _baseline_problem(entry: Any) -> str | None:
         return "no totals object"
     for metric in REGRESSION_METRICS:
         value = totals.get(metric)
-        if metric in totals and not (isinstance(value, int) and not isinstance(value, bool)
-                                     and 0 <= value <= MAX_NUMBER):
+        if metric not in totals:
+            continue
+        if BY_NAME[metric].unit == SECONDS:
+            if not (isinstance(value, (int, float)) and not isinstance(value, bool)
+                    and 0 <= value <= MAX_NUMBER):
+                return f"totals.{metric} is {shown(repr(value))}, not a time in seconds"
+        elif not (isinstance(value, int) and not isinstance(value, bool)
+                  and 0 <= value <= MAX_NUMBER):
             return f"totals.{metric} is {shown(repr(value))}, not a count"
     convention = entry.get("convention", {})
     if not isinstance(convention, dict) or not all(
-            isinstance(convention.get(k, ""), str) for k in ("fuse", "dtype")):
+            isinstance(convention.get(k, ""), (str, type(None)) if k == "device" else str)
+            for k in ("fuse", "dtype", "device")):
         return "convention is not an object with fuse and dtype"
     if "batch" in convention and not isinstance(convention["batch"], int):
         return "convention.batch is not a whole number"
@@ -238,7 +245,11 @@ def _mismatches(entry: dict[str, Any], a: Analysis, file: str) -> list[Problem]:
     convention = entry.get("convention", {})
     problems = []
     batch = a.graph.nodes[0].shape[0]
-    for key, ours in (("fuse", a.fuse), ("dtype", a.dtype), ("batch", batch)):
+    device = a.latency.device.name if a.latency is not None else None
+    for key, ours in (("fuse", a.fuse), ("dtype", a.dtype), ("batch", batch),
+                      ("device", device)):
+        if key == "device" and (ours is None or convention.get(key) is None):
+            continue  # latency is compared only when both were estimated
         if key in convention and convention[key] != ours:
             problems.append(Problem(
                 f"{file} was made with {key}={shown(convention[key])}, this check uses "

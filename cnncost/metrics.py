@@ -26,6 +26,7 @@ class Metric:
     compare: bool = False  # a default column of ``cnncost compare``
     summary: bool = False  # a row of the ``analyze`` summary
     per_layer: bool = False  # a column of every layer (and so of every roll-up)
+    device: bool = False  # only with a device profile (--device): an estimate, not a count
 
 
 METRICS: tuple[Metric, ...] = (
@@ -97,11 +98,18 @@ METRICS: tuple[Metric, ...] = (
            "element-wise\nshare of\nmem_access",
            "elementwise_mem_access / mem_access (G4)", budget=True, compare=True,
            summary=True),
+    Metric("latency", SECONDS, "estimated latency (--device)", "latency\n(estimated)",
+           "estimated seconds per inference on the --device profile: each kernel's roofline "
+           "time (mult_adds at the device's rate for its kind of layer, bytes moved at its "
+           "bandwidth) plus its launch overhead, summed, plus the per-inference overhead "
+           "(cnncost docs latency)",
+           budget=True, regression=True, compare=True, summary=True, device=True),
 )
 
 BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}
 BUDGET_METRICS: dict[str, str] = {m.name: m.unit for m in METRICS if m.budget}
 REGRESSION_METRICS: tuple[str, ...] = tuple(m.name for m in METRICS if m.regression)
-COMPARE_DEFAULT: tuple[str, ...] = tuple(m.name for m in METRICS if m.compare)
+COMPARE_DEFAULT: tuple[str, ...] = tuple(m.name for m in METRICS if m.compare)  # with
+# --device only for those that need it
 COMPARABLE: tuple[str, ...] = tuple(m.name for m in METRICS if m.unit != TEXT)
 DEFINITIONS: dict[str, str] = {m.name: m.definition for m in METRICS}

@@ -13,7 +13,8 @@ import pytest
 from cnncost import __version__
 from conftest import ROOT, cli
 
-CONVENTION = {"fuse": "none", "dtype": "fp32", "bytes_per_element": 4, "batch": 1}
+CONVENTION = {"fuse": "none", "dtype": "fp32", "bytes_per_element": 4, "batch": 1,
+              "device": None}
 MODEL_FIELDS = {"label", "model", "spec", "description", "variant", "variables", "settings",
                 "input_shape"}
 
@@ -32,6 +33,7 @@ def doc(*args: str) -> dict:
     (("specs",), "specs"),
     (("specs", "--figures"), "specs"),
     (("ops",), "ops"),
+    (("devices",), "devices"),
 ])
 def test_every_command_has_the_same_envelope(args, command, monkeypatch):
     monkeypatch.chdir(ROOT)
@@ -130,3 +132,11 @@ def test_docs_command_serves_a_pip_user():
     assert "multiply-accumulates" in cli("docs", "mult_adds").stdout
     wrong = cli("docs", "mult_add")
     assert wrong.exit_code == 2 and "did you mean 'mult_adds'" in wrong.stderr
+
+
+def test_the_convention_names_the_device_latency_was_estimated_on():
+    for args in (("analyze", "mobilenet_v1"), ("compare", "mobilenet_v1", "mobilenet_v2")):
+        d = doc(*args, "--device", "phone_soc")
+        assert d["convention"] == {**CONVENTION, "device": "phone_soc"}
+        totals = d["totals"] if "totals" in d else d["models"][0]["totals"]
+        assert isinstance(totals["latency"], float) and totals["latency"] > 0

@@ -14,7 +14,8 @@ from fractions import Fraction
 from typing import Any
 
 from cnncost.analysis import Analysis, figures
-from cnncost.metrics import REGRESSION_METRICS
+from cnncost.errors import Problem, UsageError
+from cnncost.metrics import BY_NAME, REGRESSION_METRICS, SECONDS
 from cnncost.spec.budget import GUIDELINES, Limit
 
 
@@ -58,6 +59,10 @@ def check_budget(model: str, a: Analysis, limits: list[Limit]) -> list[Outcome]:
             outcomes.append(Outcome(model, GUIDELINES, broken, limit.value,
                                     f"{limit.text} pass", not broken, _where(limit)))
             continue
+        if limit.metric not in values:  # latency: an estimate needs a device
+            raise UsageError(Problem(f"{model}: a {limit.metric} budget needs a device profile "
+                                     f"to estimate it", limit.loc,
+                                     hint="add --device NAME (cnncost devices lists them)"))
         value = values[limit.metric]
         outcomes.append(Outcome(model, limit.metric, value, limit.value, limit.text,
                                 value <= limit.value, _where(limit)))
@@ -69,11 +74,15 @@ def check_regression(model: str, a: Analysis, baseline: dict[str, Any], max_incr
     values = figures(a)
     outcomes = []
     for metric in REGRESSION_METRICS:
-        if metric not in baseline:
-            continue
+        if metric not in baseline or metric not in values:
+            continue  # latency: only when both were estimated (on the same device)
         base = baseline[metric]
-        limit = math.floor(Fraction(base) * (1 + max_increase))  # counts: the largest that passes
-        text = f"{base:,} + {float(max_increase) * 100:g}%"
+        if BY_NAME[metric].unit == SECONDS:
+            limit = base * (1 + float(max_increase))
+            text = f"{base * 1e3:.4g} ms + {float(max_increase) * 100:g}%"
+        else:
+            limit = math.floor(Fraction(base) * (1 + max_increase))  # the largest that passes
+            text = f"{base:,} + {float(max_increase) * 100:g}%"
         outcomes.append(Outcome(model, metric, values[metric], limit, text,
                                 values[metric] <= limit, source, "regression"))
     return outcomes

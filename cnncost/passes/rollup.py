@@ -33,6 +33,10 @@ class Group:
     elementwise_work: int  # their operations: element-wise ops + depthwise mult-adds
     extra: tuple[tuple[str, float], ...] = ()  # other per-layer columns, summed
 
+    def column(self, name: str) -> float | None:
+        """An extra per-layer column's sum (None when the analysis has no such column)."""
+        return dict(self.extra).get(name)
+
     @property
     def elementwise_share(self) -> float:
         total = self.cost.mem_access
@@ -119,8 +123,10 @@ def at_depth(graph: Graph, groups: Mapping[str, Group], depth: int) -> tuple[Gro
 
 
 def network_group(graph: Graph, costs: tuple[Cost, ...], host: tuple[int, ...],
-                  depths: Sequence[int], elementwise: Sequence[bool]) -> Group:
+                  depths: Sequence[int], elementwise: Sequence[bool],
+                  extra: Mapping[str, Sequence[float]] | None = None) -> Group:
     """The whole network as one group (its branching is the widest anywhere)."""
     name = graph.name or "network"
-    groups = rollup(graph, costs, host, [(name,)] * len(graph.nodes), depths, elementwise)
+    groups = rollup(graph, costs, host, [(name,)] * len(graph.nodes), depths, elementwise,
+                    extra)
     return groups.get(name, Group(name, 0, 0, 0, 0, ZERO_COST, 0, 0))

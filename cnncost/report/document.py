@@ -14,13 +14,17 @@ from cnncost.analysis import DTYPES, Analysis, figures
 from cnncost.metrics import DEFINITIONS
 from cnncost.report.tables import group_row, guideline_rows, kind_rows, layer_rows
 
-def convention(fuse: str = "none", dtype: str = "fp32", batch: int | None = 1) -> dict[str, Any]:
-    """The counting convention, the same object in every command's JSON."""
-    return {"fuse": fuse, "dtype": dtype, "bytes_per_element": DTYPES[dtype], "batch": batch}
+def convention(fuse: str = "none", dtype: str = "fp32", batch: int | None = 1,
+               device: str | None = None) -> dict[str, Any]:
+    """The counting convention, the same object in every command's JSON; ``device`` is the
+    profile latency was estimated with (null: none)."""
+    return {"fuse": fuse, "dtype": dtype, "bytes_per_element": DTYPES[dtype], "batch": batch,
+            "device": device}
 
 
 def analysis_convention(a: Analysis) -> dict[str, Any]:
-    return convention(a.fuse, a.dtype, a.model.batch)
+    return convention(a.fuse, a.dtype, a.model.batch,
+                      a.latency.device.name if a.latency is not None else None)
 
 
 def envelope(command: str, conv: dict[str, Any]) -> dict[str, Any]:

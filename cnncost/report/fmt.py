@@ -33,3 +33,11 @@ def percent(fraction: float) -> str:
 
 def shape(dims: tuple[int, ...]) -> str:
     return "x".join(str(d) for d in dims)
+
+
+def seconds(value: float) -> str:
+    """``0.00723`` -> ``7.23 ms``: three significant digits in the unit that fits."""
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if value >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value * 1e9:.3g} ns" if value else "0"

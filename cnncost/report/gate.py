@@ -15,6 +15,7 @@ from cnncost.report.tables import COLUMN_KIND, RATIO, TEXT, VERDICT, Column, Tab
 from cnncost.report.tables import convention as convention_note
 from cnncost.spec.budget import BYTES as BYTE_METRIC
 from cnncost.spec.budget import GUIDELINES, METRICS
+from cnncost.spec.budget import SECONDS as SECONDS_METRIC
 from cnncost.spec.budget import SHARE as SHARE_METRIC
 
 GUIDELINE_COLUMNS = ("G1", "G2", "G3", "G4")
@@ -32,20 +33,33 @@ def compare_row(model: Any) -> dict[str, Any]:
     return row
 
 
-def _columns(text: str | None) -> list[str]:
+def _columns(text: str | None, estimated: bool) -> list[str]:
+    """The columns asked for (default: the compare metrics, latency with --device)."""
     if not text:
-        return list(DEFAULT_COLUMNS)
+        return [k for k in DEFAULT_COLUMNS if estimated or not _needs_device(k)]
     keys = [k.strip() for k in text.split(",") if k.strip()]
     for key in keys:
         if key not in COMPARE_COLUMNS:
             raise UsageError(Problem(f"--columns: unknown column '{key}'",
                                      hint=suggest(key, COMPARE_COLUMNS)))
+        _device_for(key, estimated, "--columns")
     return keys
+
+
+def _needs_device(key: str) -> bool:
+    return key in BY_NAME and BY_NAME[key].device
+
+
+def _device_for(key: str, estimated: bool, option: str) -> None:
+    if _needs_device(key) and not estimated:
+        raise UsageError(Problem(f"{option} {key}: {key} is estimated on a device profile",
+                                 hint="add --device NAME (cnncost devices lists them)"))
 
 
 def compare_table(models: list[Any], *, baseline: str | None = None, sort: str | None = None,
                   columns: str | None = None) -> Table:
-    keys = _columns(columns)
+    estimated = bool(models) and all(m.analysis.latency is not None for m in models)
+    keys = _columns(columns, estimated)
     rows = [compare_row(m) for m in models]
     base = _baseline_row(models, rows, baseline) if baseline else None
     if base is not None:
@@ -58,6 +72,7 @@ def compare_table(models: list[Any], *, baseline: str | None = None, sort: str |
         if key != "model" and key not in COMPARE_COLUMNS:
             raise UsageError(Problem(f"--sort: unknown column '{key}'",
                                      hint=suggest(key, ["model", *COMPARE_COLUMNS])))
+        _device_for(key, estimated, "--sort")
         rows.sort(key=lambda r: r[key], reverse=sort.startswith("-"))
     shown = [Column("model", "model", TEXT)]
     for key in keys:
@@ -114,6 +129,8 @@ def _shown(metric: str, value: Any) -> str:
         return fmt.percent(float(value))
     if kind == BYTE_METRIC:
         return fmt.human_bytes(round(value))
+    if kind == SECONDS_METRIC:
+        return fmt.seconds(float(value))
     return fmt.grouped(round(value))
 
 
@@ -121,7 +138,7 @@ def _number(metric: str, value: Any) -> Any:
     """A figure or limit for JSON: an exact int for counts and bytes, a float for shares."""
     if metric == GUIDELINES:
         return list(value)
-    if METRICS.get(metric) == SHARE_METRIC:
+    if METRICS.get(metric) in (SHARE_METRIC, SECONDS_METRIC):
         return float(value)
     return int(value)
 

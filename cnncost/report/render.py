@@ -16,7 +16,8 @@ from typing import Any
 
 from cnncost.errors import printable
 from cnncost.report import fmt
-from cnncost.report.tables import (BYTES, COUNT, RATIO, SHAPE, SHARE, TEXT, VERDICT, Column,
+from cnncost.report.tables import (BYTES, COUNT, RATIO, SECONDS, SHAPE, SHARE, TEXT, VERDICT,
+                                   Column,
                                    Table)
 
 FORMATS = ("table", "json", "csv", "markdown")
@@ -48,6 +49,8 @@ def cell(column: Column, value: Any, *, short: bool = False) -> str:
         return fmt.human_bytes(value)
     if column.kind == RATIO:
         return f"{value:.2f}x"
+    if column.kind == SECONDS:
+        return fmt.seconds(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     return printable(str(value))
@@ -57,6 +60,8 @@ def machine_cell(column: Column, value: Any) -> Any:
     """A value as programs read it: exact integers, fractions to 6 places."""
     if column.kind in (SHARE, RATIO) and value is not None:
         return f"{value:.6f}"
+    if column.kind == SECONDS and value is not None:
+        return f"{value:.6g}"
     if column.kind == SHAPE:
         return fmt.shape(value)
     if isinstance(value, str):

@@ -15,8 +15,8 @@ from cnncost.ir import numel
 from cnncost.passes.rollup import Group
 from cnncost.report import fmt
 
-TEXT, COUNT, SHARE, SHAPE, BYTES, RATIO, VERDICT, NUMBER = (
-    "text", "count", "share", "shape", "bytes", "ratio", "verdict", "number")
+TEXT, COUNT, SHARE, SHAPE, BYTES, RATIO, VERDICT, NUMBER, SECONDS = (
+    "text", "count", "share", "shape", "bytes", "ratio", "verdict", "number", "seconds")
 
 MULT_ADDS = metrics.BY_NAME["mult_adds"].header
 MEM_ACCESS = metrics.BY_NAME["mem_access"].header
@@ -56,25 +56,52 @@ def heading(a: Analysis, what: str) -> str:
 def convention(a: Analysis) -> str:
     fuse = ("every op is its own kernel (ShuffleNet V2 setting)" if a.fuse == "none"
             else "BN folded and activations fused into the preceding conv")
+    device = ""
+    if a.latency is not None:
+        d = a.latency.device
+        device = (f"; latency estimated for {d.name}, with its fusion ({d.fuse}): a model, "
+                  f"not a measurement (cnncost docs latency)")
     return (f"fuse={a.fuse}: {fuse}; dtype={a.dtype} ({a.bytes_per_element} bytes/element); "
-            f"batch {a.graph.nodes[0].shape[0]}. Definitions: cnncost docs metrics")
+            f"batch {a.graph.nodes[0].shape[0]}. Definitions: cnncost docs metrics{device}")
+
+
+def latency_columns(a: Analysis, per_layer: bool = False) -> tuple[Column, ...]:
+    """With --device: the estimate's columns (and, per layer, what bounds each kernel)."""
+    if a.latency is None:
+        return ()
+    bound = (Column("bound", "bound", TEXT, optional=7),) if per_layer else ()
+    return (Column("latency", "latency\n(estimated)", SECONDS),
+            Column("latency_share", "% of\nlatency", SHARE, optional=6), *bound)
+
+
+def latency_cells(a: Analysis, seconds: float | None, bound: str | None = None) -> dict[str, Any]:
+    if a.latency is None:
+        return {}
+    total = a.latency.total
+    cells = {"latency": seconds or 0.0,
+             "latency_share": (seconds or 0.0) / total if total else 0.0}
+    return cells if bound is None else {**cells, "bound": bound or None}
 
 
 COLUMN_KIND = {metrics.COUNT: COUNT, metrics.BYTES: BYTES, metrics.SHARE: SHARE,
-               metrics.TEXT: TEXT, metrics.SECONDS: NUMBER}
+               metrics.TEXT: TEXT, metrics.SECONDS: SECONDS}
 LAYER_METRICS = tuple(m.name for m in metrics.METRICS if m.per_layer)  # attributes of Cost
 
 
 def summary_table(a: Analysis) -> Table:
     values = figures(a)
     rows = []
-    for metric in (m for m in metrics.METRICS if m.summary):
+    for metric in (m for m in metrics.METRICS if m.summary and m.name in values):
         key, label, kind = metric.name, metric.label, COLUMN_KIND[metric.unit]
         value = values[key]
+        if key == "latency":
+            label = f"{label[:-len(' (--device)')]} on {a.latency.device.name}"
         if kind == COUNT:
             shown, approx = fmt.grouped(value), fmt.human(value) if value >= 1000 else ""
         elif kind == BYTES:
             shown, approx = fmt.grouped(value), fmt.human_bytes(value)
+        elif kind == SECONDS:
+            shown, approx = fmt.seconds(value), ""
         else:
             shown, approx = fmt.percent(value), ""
         rows.append({"metric": key, "label": label, "value": value, "shown": shown,
@@ -129,6 +156,8 @@ def layer_rows(a: Analysis) -> tuple[dict[str, Any], ...]:
             "output_elements": numel(node.shape),
             "fused_into": names[a.host[index]] if a.host[index] != index else None,
             "line": node.loc.line if node.loc else None,
+            **(latency_cells(a, a.latency.seconds[index], a.latency.bound[index])
+               if a.latency is not None else {}),
         })
     return tuple(rows)
 
@@ -146,7 +175,8 @@ def layers_table(a: Analysis) -> Table:
     t = a.totals
     totals = {"name": f"total ({len(rows)} layers)", "params": t.params,
               "mult_adds": t.mult_adds, "mult_adds_share": 1.0 if t.mult_adds else 0.0,
-              "elementwise_ops": t.elementwise_ops, "mem_access": t.mem_access}
+              "elementwise_ops": t.elementwise_ops, "mem_access": t.mem_access,
+              **latency_cells(a, a.latency.total if a.latency else None)}
     fused = ("+ fused into the conv before it (--fuse bn-act): no kernel of its own, its "
              "memory traffic counted there",) if any(r["fused_into"] for r in rows) else ()
     return Table(
@@ -160,18 +190,32 @@ def layers_table(a: Analysis) -> Table:
                  Column("elementwise_ops", "element-wise\nops", optional=5),
                  Column("mem_access", MEM_ACCESS),
                  Column("output_elements", "output\nelements", optional=6),
+                 *latency_columns(a, per_layer=True),
                  Column("fused_into", "fused into", TEXT, human=False)),
-        rows=shown, notes=(*fused, convention(a)), sections=sections, totals=totals,
+        rows=shown, notes=(*fused, *latency_note(a), convention(a)), sections=sections,
+        totals=totals,
     )
+
+
+def latency_note(a: Analysis) -> tuple[str, ...]:
+    if a.latency is None:
+        return ()
+    overhead = a.latency.device.overhead
+    return (("total latency includes the per-inference overhead of "
+             f"{fmt.seconds(overhead)}; " if overhead else "") +
+            "bound: what limits the kernel, compute or memory traffic; fused layers run in "
+            "their host's kernel",)
 
 
 def group_row(g: Group) -> dict[str, Any]:
     c = g.cost
+    latency = g.column("latency")
     return {
         "name": g.key, "layers": g.layers, "kernels": g.kernels, "fragments": g.fragments,
         "max_parallel_branches": g.branches, "params": c.params, "weights": c.weights,
         "mult_adds": c.mult_adds, "elementwise_ops": c.elementwise_ops,
         "mem_access": c.mem_access, "elementwise_mem_access_share": g.elementwise_share,
+        **({"latency": latency} if latency is not None else {}),
     }
 
 
@@ -185,8 +229,10 @@ def blocks_table(a: Analysis) -> Table:
                  Column("params", "params", optional=1), Column("mult_adds", MULT_ADDS),
                  Column("mem_access", MEM_ACCESS),
                  Column("elementwise_mem_access_share", "element-wise\nshare of\nmem_access",
-                        SHARE)),
-        rows=tuple(group_row(g) for g in a.blocks),
+                        SHARE),
+                 *latency_columns(a)),
+        rows=tuple({**group_row(g), **latency_cells(a, g.column("latency"))}
+                   for g in a.blocks),
         notes=("fragments: conv, linear and pooling ops (ShuffleNet V2, G3); widest "
                "branching: most fragments at one depth", convention(a)),
     )
@@ -205,6 +251,7 @@ def kind_rows(a: Analysis) -> tuple[dict[str, Any], ...]:
             "weights_share": c.weights / t.weights if t.weights else 0.0,
             "params_share": c.params / t.params if t.params else 0.0,
             "mem_access_share": c.mem_access / t.mem_access if t.mem_access else 0.0,
+            **latency_cells(a, g.column("latency")),
         })
     return tuple(rows)
 
@@ -219,7 +266,8 @@ def kinds_table(a: Analysis) -> Table:
                  Column("weights_share", "% of\nweights", SHARE),
                  Column("params_share", "% of\nparams", SHARE, optional=1),
                  Column("mem_access", MEM_ACCESS),
-                 Column("mem_access_share", "% of\nmem_access", SHARE)),
+                 Column("mem_access_share", "% of\nmem_access", SHARE),
+                 *latency_columns(a)),
         rows=kind_rows(a),
         notes=("shares of weights leave out biases and BN, like the MobileNet paper's "
                "Table 2", convention(a)),

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from cnncost.errors import Problem, shown, suggest
 from cnncost.ir import Loc
-from cnncost.metrics import BUDGET_METRICS, BYTES, COUNT, SHARE
+from cnncost.metrics import BUDGET_METRICS, BYTES, COUNT, SECONDS, SHARE
 
 if TYPE_CHECKING:
     from fractions import Fraction
@@ -24,6 +24,7 @@ METRICS: dict[str, str] = {**BUDGET_METRICS, GUIDELINES: GUIDELINES}  # name -> 
 GUIDELINE_NAMES = ("G1", "G2", "G3", "G4")
 
 _COUNT_SUFFIX = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+_TIME_SUFFIX = {"": 1, "S": 1, "MS": 10**3, "US": 10**6, "NS": 10**9}  # divisors of a second
 _BYTE_SUFFIX = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
                 "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
 _QUANTITY = re.compile(r"^\s*([0-9][0-9_,]*(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z%]*)\s*$")
@@ -72,8 +73,9 @@ def split_quantity(raw: Any) -> tuple[Fraction, str]:
 
 
 def parse_quantity(raw: Any, kind: str) -> Fraction | int:
-    """``"4.2M"`` -> 4,200,000; ``"16MiB"`` -> 16,777,216; ``"60%"`` -> 3/5 (exact). Counts
-    and bytes are whole numbers (int); shares are fractions from 0 to 1. Raises ValueError
+    """``"4.2M"`` -> 4,200,000; ``"16MiB"`` -> 16,777,216; ``"60%"`` -> 3/5; ``"5ms"`` -> 1/200
+    (exact). Counts and bytes are whole numbers (int); shares are fractions from 0 to 1, times
+    fractions of a second. Raises ValueError
     with a hint-ready message."""
     number, unit = split_quantity(raw)
     text = shown(repr(raw))
@@ -88,6 +90,10 @@ def parse_quantity(raw: Any, kind: str) -> Fraction | int:
         return share
     if unit == "%":
         raise ValueError(f"{text}: a percentage does not fit a {kind} metric")
+    if kind == SECONDS:
+        if unit.upper() not in _TIME_SUFFIX:
+            raise ValueError(f"{text}: unknown unit '{shown(unit)}' for a time (s, ms, us, ns)")
+        return number / _TIME_SUFFIX[unit.upper()]
     upper = unit.upper()
     if kind == BYTES:
         if upper in _BYTE_SUFFIX:
