@@ -61,6 +61,15 @@ class Fuse(str, Enum):
     bn_act = "bn-act"
 
 
+class ToolConvention(str, Enum):  # cnncost.conventions.NAMES
+    fvcore = "fvcore"
+    ptflops = "ptflops"
+    ptflops_aten = "ptflops-aten"
+    thop = "thop"
+    torchinfo = "torchinfo"
+    paper = "paper"
+
+
 def terminal() -> Any:
     """The width and colours of the table format: the terminal's width (or COLUMNS) and
     colour when standard output is a terminal; 80 columns and no colour when it is piped.
@@ -205,6 +214,9 @@ def analyze(
     allow_unknown: AllowUnknownOption = False,
     format: FormatOption = Format.table,
     layers: Annotated[bool, typer.Option("--layers", help="One row per layer.")] = False,
+    convention: Annotated[Optional[ToolConvention], typer.Option(
+        "--convention", help="Add the figure another tool reports for this network, by its "
+                             "rules (cnncost docs conventions).")] = None,
     by: Annotated[Optional[By], typer.Option(
         "--by", help="Roll up by op type or by block.")] = None,
     depth: DepthOption = 1,
@@ -222,8 +234,13 @@ def analyze(
 
         result = _analysis(spec, _loading(sets, variant, batch, input_shape, allow_unknown),
                            fuse, dtype, depth, config, thresholds, strict, format, device)
-        return analysis_text(result, format.value, layers=layers,
+        text = analysis_text(result, format.value, layers=layers,
                              by=by.value if by else None, terminal=terminal())
+        if convention is None:
+            return text
+        from cnncost.report.conventions import with_tool_figure
+        return with_tool_figure(text, result, convention.value, format.value,
+                                other_tables=layers or by is not None, terminal=terminal())
 
     run(body)
 
@@ -502,17 +519,6 @@ def export(
 
 
 @app.command()
-def ops(format: FormatOption = Format.table) -> None:
-    """List the ops a spec can use, with their attributes."""
-
-    def body() -> str:
-        from cnncost.report.views import ops_text
-        return ops_text(format.value, terminal())
-
-    run(body)
-
-
-@app.command()
 def devices(format: FormatOption = Format.table) -> None:
     """List the bundled device profiles that --device NAME estimates latency on."""
 
@@ -610,6 +616,17 @@ def calibrate(
 
 
 @app.command()
+def ops(format: FormatOption = Format.table) -> None:
+    """List the ops a spec can use, with their attributes."""
+
+    def body() -> str:
+        from cnncost.report.views import ops_text
+        return ops_text(format.value, terminal())
+
+    run(body)
+
+
+@app.command()
 def specs(
     format: FormatOption = Format.table,
     figures: Annotated[bool, typer.Option(
@@ -635,6 +652,36 @@ def docs(topic: Annotated[Optional[str], typer.Argument(
     def body() -> str:
         from cnncost.docs_reader import docs_text
         return docs_text(topic)
+
+    run(body)
+
+
+@app.command()
+def explain(
+    spec: SpecArgument,
+    convention: Annotated[ToolConvention, typer.Option(
+        "--convention", help="The tool whose figure to explain (cnncost docs conventions).")],
+    sets: SetOption = [],
+    variant: VariantOption = None,
+    batch: BatchOption = None,
+    input_shape: InputShapeOption = None,
+    allow_unknown: AllowUnknownOption = False,
+    format: FormatOption = Format.table,
+    layers: Annotated[bool, typer.Option("--layers", help="One row per layer.")] = False,
+    strict: StrictOption = False,
+) -> None:
+    """Why another tool's figure differs from mult_adds: by op type, or layer by layer."""
+
+    def body() -> str:
+        from cnncost.analysis import analyze as run_analysis
+        from cnncost.library import load_model
+        from cnncost.report.conventions import explain_text
+
+        result = run_analysis(load_model(spec, **_loading(sets, variant, batch, input_shape,
+                                                           allow_unknown)))
+        _warn(result.warnings, strict, format)
+        return explain_text(result, convention.value, format.value, layers=layers,
+                            terminal=terminal())
 
     run(body)
 

@@ -26,6 +26,9 @@ class Model:
     source_format: str = "spec"  # or "onnx"
     partial: tuple[tuple[str, int], ...] = ()  # ops not understood (ONNX --allow-unknown)
     notes: tuple[str, ...] = ()  # conventions of the source (an exporter's folded BN, ...)
+    # layers the reference PyTorch code computes with a function (F.relu), not an nn.Module:
+    # read only by other tools' conventions (cnncost/conventions.py); node indices
+    torch_functional: tuple[int, ...] = ()
 
     @property
     def name(self) -> str:

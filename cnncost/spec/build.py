@@ -49,6 +49,7 @@ def build_model(doc: Any, file: str, overrides: dict[str, Any] | None = None,
             return None
 
     graph = None
+    expander = None
     try:
         shape = input_shape(doc, read, problems, batch)
         if shape is None:
@@ -75,4 +76,5 @@ def build_model(doc: Any, file: str, overrides: dict[str, Any] | None = None,
     settings = tuple((key, variables[key]) for key in overrides if key in variables)
     return Model(graph, file=file, description=doc.get("description", "") or "",
                  variant=variant or "", variables=tuple(variables.items()), settings=settings,
-                 budget=tuple(budget))
+                 budget=tuple(budget),
+                 torch_functional=tuple(expander.functional) if expander else ())

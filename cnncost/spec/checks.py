@@ -16,6 +16,8 @@ TOP_KEYS = ("name", "description", "source", "notes", "reference", "variables", 
 COMMON_LAYER_KEYS = ("name", "inputs", "when", "repeat", "doc")
 BLOCK_CALL_KEYS = (*COMMON_LAYER_KEYS, "block", "args")
 BLOCK_KEYS = ("doc", "args", "let", "inputs", "layers", "output")
+# how the reference PyTorch code computes an op layer: only other tools' conventions read it
+TORCH_CALLS = ("module", "functional")
 
 
 def check_document(doc: Map, problems: Problems) -> str:
@@ -115,8 +117,14 @@ def check_layer(item: Map, blocks: dict[str, Map], problems: Problems) -> None:
             problems.add(f"unknown op '{shown(op)}'", item.where("op"),
                          suggest(shown(op), op_names()) + " (cnncost ops lists them)")
             return
-        problems.unknown_keys(item, (*COMMON_LAYER_KEYS, "op",
+        problems.unknown_keys(item, (*COMMON_LAYER_KEYS, "op", "torch_call",
                                      *(a.name for a in cls.attributes())), f" for op {op}")
+        if item.get("torch_call", "module") not in TORCH_CALLS:
+            problems.add(f"torch_call must be module or functional, got "
+                         f"'{shown(item['torch_call'])}'", item.where("torch_call"),
+                         "functional: the PyTorch code calls a function (F.relu, torch.add) "
+                         "where the default is a module or an operator (cnncost docs "
+                         "conventions)")
     else:
         block = item["block"]
         if not isinstance(block, str) or block not in blocks:

@@ -67,6 +67,7 @@ class Expander:
         self.problems = problems
         self.stack: list[str] = []
         self.instances = 0  # layer instances considered so far (bounds repeat x when loops)
+        self.functional: list[int] = []  # layers marked torch_call: functional
 
     def let(self, raw: Any, owner: Map, env: dict[str, Any], context: str | None) -> bool:
         return let(raw, owner, env, context, self.problems)
@@ -233,7 +234,10 @@ class Expander:
                               exc.hint, full_name)
             return POISON
         try:
-            return self.graph.add(full_name, op, sources, item.loc)
+            index = self.graph.add(full_name, op, sources, item.loc)
+            if item.get("torch_call") == "functional":
+                self.functional.append(index)
+            return index
         except GraphTooLarge as exc:
             self.problems.fail(exc, item.where("repeat") if "repeat" in item else item.loc)
             raise Fatal from None
