@@ -14,7 +14,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _API = ("Analysis", "GraphBuilder", "Model", "analyze", "blocks", "check_graph", "document",
-        "layers", "load_model", "make_op", "to_json", "totals")
+        "layers", "load_model", "make_op", "sweep", "to_json", "totals")
 __all__ = ["__version__", *_API]
 
 

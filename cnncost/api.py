@@ -12,7 +12,7 @@ from cnncost.library import load_model
 from cnncost.model import Model
 
 __all__ = ["Analysis", "GraphBuilder", "Model", "analyze", "blocks", "check_graph", "document",
-           "layers", "load_model", "make_op", "to_json", "totals"]
+           "layers", "load_model", "make_op", "sweep", "to_json", "totals"]
 
 
 def totals(a: Analysis) -> dict[str, Any]:
@@ -47,3 +47,29 @@ def to_json(a: Analysis) -> str:
     from cnncost.report.render import to_json as render
 
     return render(document(a))
+
+
+def sweep(spec: str, grid: dict[str, Any], *, device: Any = None, fuse: str = "none",
+          dtype: str = "fp32", settings: dict[str, Any] | None = None,
+          variant: str | None = None, batch: int | None = None) -> dict[str, Any]:
+    """Every combination of the ``grid``'s values (variable name -> values, or a
+    ``"start:stop:step"`` text), as numpy arrays by column: the variables, then params,
+    mult_adds, mem_access, peak_activation_bytes (and latency with ``device``, a profile
+    name or a cnncost.latency.Device). Each row equals cnncost analyze's figures for its
+    configuration. For grids larger than memory, cnncost.sweeps.Sweep streams blocks."""
+    import numpy as np
+
+    from cnncost.latency import Device, load_device
+    from cnncost.sweeps import Axis, Sweep, parse_axis
+
+    axes = [parse_axis(f"{name}={values}") if isinstance(values, str) else
+            Axis(name, tuple(values)) for name, values in grid.items()]
+    if isinstance(device, str):
+        device = load_device(device)
+    elif device is not None and not isinstance(device, Device):
+        raise TypeError("device is a profile name or a cnncost.latency.Device")
+    job = Sweep(spec, axes, variant=variant, settings=settings, batch=batch, fuse=fuse,
+                dtype=dtype, device=device)
+    blocks = list(job.blocks())
+    return {name: np.concatenate([np.asarray(b[name]) for b in blocks]) if blocks else
+            np.asarray([]) for name in job.columns}

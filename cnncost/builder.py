@@ -36,9 +36,10 @@ class GraphTooLarge(RuleError):
 
 def check_size(shape: Shape) -> None:
     """A RuleError if a tensor of this shape is beyond what cnncost analyses."""
-    if not shape or min(shape) < 1:
+    # one comparison per size: in a sweep, sizes hold one value per configuration
+    if not shape or any(d < 1 for d in shape):
         raise RuleError(f"tensor shape {list(shape)} must have positive sizes")
-    if max(shape) > MAX_DIM or numel(shape) > MAX_ELEMENTS:
+    if any(d > MAX_DIM for d in shape) or numel(shape) > MAX_ELEMENTS:
         raise RuleError(f"tensor of shape {list(shape)} is too large (limits: {MAX_DIM:,} per "
                         f"dimension, {MAX_ELEMENTS:,} elements)",
                         hint="check the input size, the channel counts and the multipliers")

@@ -518,6 +518,134 @@ def export(
     run(body)
 
 
+class SweepFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    jsonl = "jsonl"
+
+
+@app.command()
+def sweep(
+    spec: SpecArgument,
+    grid: Annotated[list[str], typer.Option(
+        "--grid", metavar="NAME=START:STOP:STEP|A,B,C",
+        help="A variable's values (stop included): --grid width=0.35:1.4:0.05; repeat for "
+             "each variable swept.")] = [],
+    sets: SetOption = [],
+    variant: VariantOption = None,
+    batch: BatchOption = None,
+    device: DeviceOption = None,
+    dtype: DtypeOption = Dtype.fp32,
+    fuse: FuseOption = Fuse.none,
+    budget: Annotated[Optional[str], typer.Option(
+        "--budget", metavar="FILE", help="Keep the configurations within this budget file's "
+                                         "limits (and the spec's own).")] = None,
+    pareto: Annotated[Optional[str], typer.Option(
+        "--pareto", metavar="X,Y", help="Keep the Pareto front of two columns (both "
+                                        "minimised), e.g. mult_adds,latency.")] = None,
+    format: Annotated[SweepFormat, typer.Option(
+        "--format", "-f", help="table (the first 1000 rows), csv or jsonl (every row).")]
+    = SweepFormat.table,
+    output: OutputOption = None,
+) -> None:
+    """Evaluate every combination of variable values: one row per configuration."""
+
+    def body() -> str:
+        import time
+
+        from cnncost.gate import read_budget_file
+        from cnncost.report import sweep_views as views
+        from cnncost.sweeps import Sweep, parse_axis
+
+        started = time.perf_counter()
+        axes = [parse_axis(text) for text in grid]
+        budgets = read_budget_file(budget) if budget else None
+        job = Sweep(spec, axes, variant=variant, settings=parse_sets(sets), batch=batch,
+                    fuse=fuse.value, dtype=dtype.value, device=_device(device))
+        limits = views.sweep_limits(job, budgets)
+        front = views.pareto_axes(job, pareto) if pareto else None
+        with _progress(job.size) as advance:
+            blocks = views.rows(job, limits, front, advance)
+            if format == SweepFormat.table:
+                shown, total = views.table_rows(job, blocks)
+                text = _render_table(views.table(job, shown, total, front))
+                chunks: Any = iter([text])
+            elif format == SweepFormat.csv:
+                chunks = (views.csv_text(job, b, i == 0) for i, b in enumerate(blocks))
+            else:
+                chunks = (views.jsonl_text(job, b) for b in blocks)
+            written = _stream(chunks, output)
+        r = job.result
+        invalid = (f"; {r.invalid:,} could not be built (first: {r.first_error})"
+                   if r.invalid else "")
+        diagnose(f"swept {r.configurations:,} configurations in "
+                 f"{time.perf_counter() - started:.2f} s ({r.expansions} expansion"
+                 f"{'s' if r.expansions != 1 else ''}){invalid}" +
+                 (f"; wrote {output} ({written:,} bytes)" if output else ""))
+        if r.invalid == r.configurations:
+            raise UsageError(f"no configuration of {spec} could be built: {r.first_error}")
+        return ""
+
+    run(body)
+
+
+def _render_table(table: Any) -> str:
+    from cnncost.report.render import to_text
+
+    return to_text([table], terminal())
+
+
+class _progress:
+    """A progress bar on standard error for long sweeps, when it is a terminal."""
+
+    def __init__(self, total: int):
+        self.total, self.bar = total, None
+
+    def __enter__(self) -> Callable[[int], None]:
+        if self.total >= 1 << 20 and sys.stderr.isatty():
+            from rich.progress import Progress
+
+            self.bar = Progress(transient=True, console=None)
+            self.bar.start()
+            task = self.bar.add_task("sweeping", total=self.total)
+            return lambda n: self.bar.advance(task, n)
+        return lambda n: None
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _stream(chunks: Any, output: str | None) -> int:
+    """Write text chunks to standard output as they come, or to a file whole or not at all
+    (a temporary file renamed into place); the bytes written."""
+    import tempfile
+    from pathlib import Path
+
+    if output is None:
+        size = 0
+        for chunk in chunks:
+            write_output(chunk)
+            size += len(chunk)
+        return size
+    target = Path(output)
+    temp = None
+    try:
+        with tempfile.NamedTemporaryFile("w", dir=target.parent or ".", delete=False,
+                                         prefix=f".{target.name}.", encoding="utf-8") as f:
+            temp = f.name
+            for chunk in chunks:
+                f.write(chunk)
+        size = os.path.getsize(temp)
+        os.replace(temp, target)
+        return size
+    except OSError as exc:
+        raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
+    finally:
+        if temp and os.path.exists(temp):
+            os.unlink(temp)
+
+
 @app.command()
 def devices(format: FormatOption = Format.table) -> None:
     """List the bundled device profiles that --device NAME estimates latency on."""
@@ -684,6 +812,188 @@ def explain(
                             terminal=terminal())
 
     run(body)
+
+
+# -- charts and the HTML report: matplotlib, the plot extra ------------------------------------
+
+plot_app = typer.Typer(no_args_is_help=True, help="Draw a chart as PNG or SVG: a roofline, "
+                       "per-layer costs, or a scatter of models or sweep rows (needs "
+                       "matplotlib: pip install 'cnncost\\[plot]').")
+app.add_typer(plot_app, name="plot")
+
+ChartOutput = Annotated[str, typer.Option(
+    "--output", "-o", metavar="FILE.png|FILE.svg",
+    help="The chart to write, whole or not at all: PNG or SVG, by the file's extension.")]
+
+
+def _chart_format(output: str) -> str:
+    """png or svg, by the output file's extension; and matplotlib, or a message saying how
+    to install it, before anything is analysed."""
+    from cnncost.errors import Problem
+    from cnncost.plots import FORMATS, matplotlib_module
+
+    kind = output.rsplit(".", 1)[-1].lower() if "." in output else ""
+    if kind not in FORMATS:
+        raise UsageError(Problem(f"--output {output}: a chart is a .png or .svg file",
+                                 hint="e.g. -o chart.svg"))
+    matplotlib_module()
+    return kind
+
+
+@plot_app.command("roofline")
+def plot_roofline(
+    spec: SpecArgument,
+    output: ChartOutput,
+    device: DeviceOption = None,
+    sets: SetOption = [],
+    variant: VariantOption = None,
+    batch: BatchOption = None,
+    input_shape: InputShapeOption = None,
+    allow_unknown: AllowUnknownOption = False,
+    dtype: DtypeOption = Dtype.fp32,
+    strict: StrictOption = False,
+) -> None:
+    """Each kernel of a model on a device's roofline: mult-adds per byte against per second."""
+
+    def body() -> str:
+        from cnncost.errors import Problem
+        from cnncost.plots import roofline_figure
+
+        if device is None:
+            raise UsageError(Problem("a roofline needs a device profile",
+                                     hint="add --device NAME (cnncost devices lists them)"))
+        kind = _chart_format(output)
+        a = _analysis(spec, _loading(sets, variant, batch, input_shape, allow_unknown),
+                      Fuse.none, dtype, 1, None, [], strict, Format.table, device)
+        return write_file(output, roofline_figure(a, kind))
+
+    run(body)
+
+
+@plot_app.command("layers")
+def plot_layers(
+    spec: SpecArgument,
+    output: ChartOutput,
+    device: DeviceOption = None,
+    sets: SetOption = [],
+    variant: VariantOption = None,
+    batch: BatchOption = None,
+    input_shape: InputShapeOption = None,
+    allow_unknown: AllowUnknownOption = False,
+    dtype: DtypeOption = Dtype.fp32,
+    fuse: FuseOption = Fuse.none,
+    strict: StrictOption = False,
+) -> None:
+    """mult-adds and mem_access (and latency, with --device) per layer, along the network."""
+
+    def body() -> str:
+        from cnncost.plots import layers_figure
+
+        kind = _chart_format(output)
+        a = _analysis(spec, _loading(sets, variant, batch, input_shape, allow_unknown), fuse,
+                      dtype, 1, None, [], strict, Format.table, device)
+        return write_file(output, layers_figure(a, kind))
+
+    run(body)
+
+
+@plot_app.command("scatter")
+def plot_scatter(
+    output: ChartOutput,
+    specs: Annotated[Optional[list[str]], typer.Argument(
+        metavar="[SPEC...]", help="Models to place, as for compare (or --rows).")] = None,
+    x: Annotated[str, typer.Option("--x", help="The metric or column along x.")] = "mult_adds",
+    y: Annotated[str, typer.Option("--y", help="The metric or column along y.")] = "mem_access",
+    rows: Annotated[Optional[str], typer.Option(
+        "--rows", metavar="FILE.csv|FILE.jsonl",
+        help="Rows of a sweep (cnncost sweep) instead of SPECs.")] = None,
+    label: Annotated[Optional[str], typer.Option(
+        "--label", help="The column that names each point (default: label).")] = None,
+    pareto: Annotated[bool, typer.Option(
+        "--pareto/--no-pareto", help="Mark the Pareto front (smaller is better on both axes "
+                                     "unless --maximize).")] = True,
+    maximize: Annotated[list[str], typer.Option(
+        "--maximize", metavar="x|y", help="Larger is better along this axis, for the Pareto "
+                                          "front.")] = [],
+    title: Annotated[Optional[str], typer.Option("--title", help="The chart's title.")] = None,
+    sets: SetOption = [],
+    variant: VariantOption = None,
+    batch: BatchOption = None,
+    input_shape: InputShapeOption = None,
+    allow_unknown: AllowUnknownOption = False,
+    dtype: DtypeOption = Dtype.fp32,
+    fuse: FuseOption = Fuse.none,
+    device: DeviceOption = None,
+    strict: StrictOption = False,
+) -> None:
+    """Two metrics of models or sweep rows against each other, with the Pareto front."""
+
+    def body() -> str:
+        from cnncost.plots import scatter_figure
+        from cnncost.points import model_rows, read_rows
+
+        if bool(specs) == bool(rows):
+            raise UsageError("give either SPECs to compare or --rows FILE, one of the two")
+        for axis in maximize:
+            if axis not in ("x", "y"):
+                raise UsageError(f"--maximize {axis}: x or y")
+        kind = _chart_format(output)
+        if rows:
+            found = read_rows(rows)
+        else:
+            found = model_rows(_models(specs or [], _loading(sets, variant, batch, input_shape,
+                                                             allow_unknown),
+                                       fuse, dtype, None, [], strict, Format.table, device))
+        return write_file(output, scatter_figure(
+            found, x, y, label=label, pareto=pareto, title=title or "",
+            maximize=("x" in maximize, "y" in maximize), fmt=kind))
+
+    run(body)
+
+
+@app.command("report")
+def html_report(
+    spec: SpecArgument,
+    output: OutputOption = None,
+    device: DeviceOption = None,
+    sets: SetOption = [],
+    variant: VariantOption = None,
+    batch: BatchOption = None,
+    input_shape: InputShapeOption = None,
+    allow_unknown: AllowUnknownOption = False,
+    dtype: DtypeOption = Dtype.fp32,
+    fuse: FuseOption = Fuse.none,
+    config: ConfigOption = None,
+    thresholds: ThresholdOption = [],
+    strict: StrictOption = False,
+    charts: Annotated[bool, typer.Option(
+        "--charts/--no-charts", help="Draw the charts (needs matplotlib).")] = True,
+) -> None:
+    """A self-contained HTML report: summary, guidelines, charts, sortable layer table."""
+
+    def body() -> str:
+        from cnncost.report.html import report_html
+
+        if charts:
+            _report_charts()
+        a = _analysis(spec, _loading(sets, variant, batch, input_shape, allow_unknown), fuse,
+                      dtype, 1, config, thresholds, strict, Format.table, device)
+        page = report_html(a, charts=charts)
+        return write_file(output, page) if output else page
+
+    run(body)
+
+
+def _report_charts() -> None:
+    from cnncost.errors import Problem
+    from cnncost.plots import matplotlib_module
+
+    try:
+        matplotlib_module()
+    except UsageError:
+        raise UsageError(Problem("the report's charts need matplotlib",
+                                 hint="pip install 'cnncost[plot]', or leave the charts out: "
+                                      "--no-charts")) from None
 
 
 def main() -> None:

@@ -143,17 +143,47 @@ def _column_matrix(node: Any, kind: str, in_channels: int) -> int:
     return 2 * n * h * w * in_channels * kh * kw
 
 
+def _vector(*values: Any) -> bool:
+    return any(getattr(v, "__cnncost_vector__", False) is True for v in values)
+
+
+def kernel_terms(k: Kernel, device: Device, dtype: str) -> tuple[float, float]:
+    """Seconds of compute and seconds of memory traffic of one kernel. In a sweep the counts
+    hold one value per configuration (cnncost.vector), and so do the terms."""
+    compute = (k.elementwise_ops / device.vector_rate(dtype) +
+               k.mult_adds / device.throughput(k.kind, dtype))
+    moved = k.bytes + (k.im2col_bytes if device.im2col else 0)
+    rate = device.bandwidth
+    if device.cache_bytes:
+        in_cache = k.bytes <= device.cache_bytes
+        if _vector(in_cache):
+            from cnncost.vector import select
+
+            rate = select(in_cache, device.cache_bandwidth, device.bandwidth)
+        elif in_cache:
+            rate = device.cache_bandwidth
+    return compute, moved / rate
+
+
+def kernel_seconds(k: Kernel, device: Device, dtype: str) -> float:
+    """The kernel's time: the larger term, the part of the smaller that does not overlap it,
+    and the launch."""
+    compute, memory = kernel_terms(k, device, dtype)
+    if _vector(compute, memory):
+        from cnncost.vector import larger, smaller
+
+        high, low = larger(compute, memory), smaller(compute, memory)
+    else:
+        high, low = max(compute, memory), min(compute, memory)
+    return high + (1 - device.overlap) * low + device.launch
+
+
 def kernel_time(k: Kernel, device: Device, dtype: str) -> tuple[float, str]:
     """Seconds for one kernel, and what bounds it: compute or memory."""
-    compute = k.elementwise_ops / device.vector_rate(dtype)
-    if k.mult_adds:
-        compute += k.mult_adds / device.throughput(k.kind, dtype)
-    in_cache = device.cache_bytes and k.bytes <= device.cache_bytes
-    moved = k.bytes + (k.im2col_bytes if device.im2col else 0)
-    memory = moved / (device.cache_bandwidth if in_cache else device.bandwidth)
-    high, low = (compute, memory) if compute >= memory else (memory, compute)
-    return (high + (1 - device.overlap) * low + device.launch,
-            "compute" if compute >= memory else "memory")
+    compute, memory = kernel_terms(k, device, dtype)
+    if _vector(compute, memory):  # a sweep: the bound differs between configurations
+        return kernel_seconds(k, device, dtype), ""
+    return kernel_seconds(k, device, dtype), "compute" if compute >= memory else "memory"
 
 
 def estimate(graph: Graph, device: Device, dtype: str = "fp32",

@@ -51,6 +51,14 @@ def broadcast(inputs: tuple[Shape, ...], op: str) -> Shape:
         raise RuleError(f"{op} needs inputs of one rank; got {_shapes(inputs)}")
     out = []
     for dims in zip(*inputs):
+        if any(getattr(d, "__cnncost_vector__", False) for d in dims):  # a sweep
+            from cnncost.vector import broadcast_size
+
+            size = broadcast_size(dims)
+            if size is None:
+                raise RuleError(f"{op} cannot broadcast {_shapes(inputs)}")
+            out.append(size)
+            continue
         size = max(dims)
         if any(d not in (1, size) for d in dims):
             raise RuleError(f"{op} cannot broadcast {_shapes(inputs)}",

@@ -31,10 +31,13 @@ def buffer_owners(graph: Graph, host: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(owner)
 
 
-def liveness(graph: Graph, host: tuple[int, ...]) -> Memory:
+def schedule(graph: Graph, host: tuple[int, ...]) -> tuple[tuple[int, ...], list[list[int]],
+                                                          list[int]]:
+    """Which nodes create a buffer (their indices), the buffers freed after each node runs,
+    and each buffer's last use: the liveness of the graph, whatever the tensors' sizes."""
     count = len(graph.nodes)
     owner = buffer_owners(graph, host)
-    size = [numel(node.shape) if owner[i] == i else 0 for i, node in enumerate(graph.nodes)]
+    creators = tuple(i for i in range(count) if owner[i] == i)
     last_use = list(range(count))
     for index, node in enumerate(graph.nodes):
         buffer = owner[index]
@@ -44,9 +47,17 @@ def liveness(graph: Graph, host: tuple[int, ...]) -> Memory:
     for out in graph.outputs:
         last_use[owner[out]] = count
     frees: list[list[int]] = [[] for _ in range(count + 1)]
-    for index in range(count):
-        if size[index]:
-            frees[last_use[index]].append(index)
+    for index in creators:
+        frees[last_use[index]].append(index)
+    return creators, frees, last_use
+
+
+def liveness(graph: Graph, host: tuple[int, ...]) -> Memory:
+    count = len(graph.nodes)
+    creators, frees, last_use = schedule(graph, host)
+    size = [0] * count
+    for index in creators:
+        size[index] = numel(graph.nodes[index].shape)
     live = peak = peak_node = 0
     for index in range(count):
         live += size[index]

@@ -28,6 +28,12 @@ Env = Mapping[str, Any]
 Compiled = Callable[[Env], Any]
 
 
+def is_vector(value: Any) -> bool:
+    """A cnncost.vector.Vec: one value per configuration of a sweep (duck-typed, so that this
+    module never imports numpy)."""
+    return getattr(value, "__cnncost_vector__", False) is True
+
+
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
     """The MobileNet v2 channel rounding rule (TF-slim mobilenet/mobilenet.py, _make_divisible).
 
@@ -36,6 +42,8 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
     """
     if divisor < 1:
         raise ValueError("divisor must be at least 1")
+    if is_vector(value):
+        return value.make_divisible(divisor, min_value)
     if min_value is None:
         min_value = divisor
     new_value = max(min_value, int(value + divisor / 2) // divisor * divisor)
@@ -45,6 +53,8 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
 
 
 def _round(value: float, digits: int | None = None) -> float | int:
+    if is_vector(digits):
+        digits = digits.__index__()
     if digits is None:
         return round(value)
     if isinstance(digits, bool) or not isinstance(digits, int) or abs(digits) > MAX_DIGITS:
@@ -54,16 +64,42 @@ def _round(value: float, digits: int | None = None) -> float | int:
     return round(value, digits)
 
 
+def _int(value: Any) -> Any:
+    return value.as_int() if is_vector(value) else int(value)
+
+
+def _float(value: Any) -> Any:
+    return value.as_float() if is_vector(value) else float(value)
+
+
+def _sqrt(value: Any) -> Any:
+    return value.sqrt() if is_vector(value) else math.sqrt(value)
+
+
+def _extreme(largest: bool) -> Callable[..., Any]:
+    builtin = max if largest else min
+
+    def pick(*values: Any) -> Any:
+        if len(values) == 1 and isinstance(values[0], (list, tuple)):
+            values = tuple(values[0])
+        if any(is_vector(v) for v in values):
+            from cnncost.vector import extreme
+
+            return extreme(values, largest)
+        return builtin(*values)
+    return pick
+
+
 FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "int": int,
-    "float": float,
+    "int": _int,
+    "float": _float,
     "round": _round,
-    "min": min,
-    "max": max,
-    "ceil": math.ceil,
+    "min": _extreme(False),
+    "max": _extreme(True),
+    "ceil": math.ceil,  # a Vec's __ceil__ and __floor__ work per configuration
     "floor": math.floor,
     "abs": abs,
-    "sqrt": math.sqrt,
+    "sqrt": _sqrt,
     "len": len,
     "make_divisible": make_divisible,
 }
@@ -83,6 +119,10 @@ FAILED = object()  # the value of a name whose definition failed: reading it is 
 
 
 def _check_number(value: Any) -> Any:
+    if is_vector(value):
+        if not value.magnitude() <= MAX_MAGNITUDE:
+            raise ExprError(f"value {value!r} is out of range (limit {MAX_MAGNITUDE:.0e})")
+        return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if value != value or value in (math.inf, -math.inf) or abs(value) > MAX_MAGNITUDE:
             raise ExprError(f"value {value!r} is out of range (limit {MAX_MAGNITUDE:.0e})")
@@ -91,7 +131,7 @@ def _check_number(value: Any) -> Any:
 
 def _numbers(*values: Any) -> None:
     for v in values:
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
+        if (isinstance(v, bool) or not isinstance(v, (int, float))) and not is_vector(v):
             raise ExprError(f"arithmetic on {type(v).__name__} value {v!r}",
                             hint="only numbers take part in arithmetic")
 
@@ -210,6 +250,8 @@ def _compile(node: ast.AST) -> Compiled:
 
         def subscript(env: Env) -> Any:
             seq, i = value(env), index(env)
+            if is_vector(i):
+                i = i.__index__()  # the same index in every configuration, or Varies
             if not isinstance(seq, (list, tuple)) or isinstance(i, bool) or not isinstance(i, int):
                 raise ExprError(f"cannot index {seq!r} with {i!r}",
                                 hint="index a list with a whole number, e.g. widths[0]")

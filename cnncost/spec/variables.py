@@ -164,6 +164,14 @@ def _readtext_of(text: str) -> Any:
 def _coerce(default: Any, value: Any) -> Any:
     """A setting for a variable, of the same type as its default. Text from the command line
     is read as YAML for number, boolean and list variables, and kept as it is for text ones."""
+    if getattr(value, "__cnncost_vector__", False) is True:  # a sweep's axis (cnncost.sweeps)
+        if isinstance(default, bool) or not isinstance(default, (int, float)):
+            raise RuleError("only number variables can be swept")
+        if isinstance(default, int):
+            if not value.is_whole():
+                raise RuleError("expected whole numbers")
+            return value.as_int()
+        return value.as_float()
     if isinstance(value, str) and not isinstance(default, str):
         value = _readtext_of(value)
     if isinstance(default, bool):
