@@ -603,9 +603,10 @@ class _progress:
 
     def __enter__(self) -> Callable[[int], None]:
         if self.total >= 1 << 20 and sys.stderr.isatty():
+            from rich.console import Console
             from rich.progress import Progress
 
-            self.bar = Progress(transient=True, console=None)
+            self.bar = Progress(transient=True, console=Console(stderr=True))
             self.bar.start()
             task = self.bar.add_task("sweeping", total=self.total)
             return lambda n: self.bar.advance(task, n)

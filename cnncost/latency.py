@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from cnncost.errors import Problem, SpecError, UsageError, shown, suggest
 from cnncost.ir import Cost, Graph
@@ -58,10 +58,10 @@ class Device:
         return self.vector_ops or self.peak_mult_adds.get(dtype) or self.peak_mult_adds["fp32"]
 
 
-@dataclass(frozen=True, slots=True)
-class Kernel:
+class Kernel(NamedTuple):
     """What one launched kernel does: the node that launches it, the kind of its multiply-adds
-    ("" for none), and its work summed over the nodes fused into it."""
+    ("" for none), and its work summed over the nodes fused into it. (A named tuple: one is
+    made per kernel, each time a latency is estimated.)"""
 
     node: int
     kind: str
@@ -143,8 +143,15 @@ def _column_matrix(node: Any, kind: str, in_channels: int) -> int:
     return 2 * n * h * w * in_channels * kh * kw
 
 
+_SCALARS = (int, float, bool)
+
+
 def _vector(*values: Any) -> bool:
-    return any(getattr(v, "__cnncost_vector__", False) is True for v in values)
+    """Whether a sweep's Vec is among the values (numbers take the fast way out)."""
+    for v in values:
+        if v.__class__ not in _SCALARS and getattr(v, "__cnncost_vector__", False) is True:
+            return True
+    return False
 
 
 def kernel_terms(k: Kernel, device: Device, dtype: str) -> tuple[float, float]:
@@ -165,10 +172,9 @@ def kernel_terms(k: Kernel, device: Device, dtype: str) -> tuple[float, float]:
     return compute, moved / rate
 
 
-def kernel_seconds(k: Kernel, device: Device, dtype: str) -> float:
-    """The kernel's time: the larger term, the part of the smaller that does not overlap it,
-    and the launch."""
-    compute, memory = kernel_terms(k, device, dtype)
+def combine(compute: Any, memory: Any, device: Device) -> Any:
+    """A kernel's time from its terms: the larger, the part of the smaller that does not
+    overlap it, and the launch."""
     if _vector(compute, memory):
         from cnncost.vector import larger, smaller
 
@@ -178,12 +184,19 @@ def kernel_seconds(k: Kernel, device: Device, dtype: str) -> float:
     return high + (1 - device.overlap) * low + device.launch
 
 
+def kernel_seconds(k: Kernel, device: Device, dtype: str) -> float:
+    """The kernel's time (combine() of its terms)."""
+    return combine(*kernel_terms(k, device, dtype), device)
+
+
 def kernel_time(k: Kernel, device: Device, dtype: str) -> tuple[float, str]:
-    """Seconds for one kernel, and what bounds it: compute or memory."""
+    """Seconds for one kernel, and what bounds it: compute or memory ("" in a sweep, where
+    it differs between configurations)."""
     compute, memory = kernel_terms(k, device, dtype)
-    if _vector(compute, memory):  # a sweep: the bound differs between configurations
-        return kernel_seconds(k, device, dtype), ""
-    return kernel_seconds(k, device, dtype), "compute" if compute >= memory else "memory"
+    seconds = combine(compute, memory, device)
+    if _vector(compute, memory):
+        return seconds, ""
+    return seconds, "compute" if compute >= memory else "memory"
 
 
 def estimate(graph: Graph, device: Device, dtype: str = "fp32",

@@ -102,7 +102,7 @@ class Sweep:
     def __init__(self, spec: str, axes: Sequence[Axis], *, variant: str | None = None,
                  settings: dict[str, Any] | None = None, batch: int | None = None,
                  fuse: str = "none", dtype: str = "fp32", device: Any = None,
-                 block: int = 1 << 16):
+                 block: int = 1 << 18):
         from cnncost.analysis import DTYPES
         from cnncost.library import load_model, parse_ref
 
@@ -163,23 +163,32 @@ class Sweep:
 
     # -- blocks of rows ---------------------------------------------------------------------
     def boxes(self) -> Iterator[list[np.ndarray]]:
-        """The grid cut into boxes of at most ``block`` configurations: the last axes whole as
-        far as they fit, the earlier ones in slices."""
-        values = [np.asarray(a.values) for a in self.axes]
-        inner, cut = 1, len(values)
-        while cut > 0 and inner * len(values[cut - 1]) <= self.block:
-            cut -= 1
-            inner *= len(values[cut])
-        if cut == 0:
-            yield values
+        """The grid cut into boxes of at most ``block`` configurations. A variable found to
+        change the topology (a probe along it, the others at their first value) is cut into
+        its groups first, so that a box seldom holds two topologies; then the last variables
+        are kept whole as far as they fit, the earlier ones cut in slices."""
+        if self.size <= self.block:  # one box: splitting it where needed costs less
+            yield [np.asarray(a.values) for a in self.axes]
             return
-        step = max(1, self.block // inner)
-        outer = values[:cut - 1]
-        for head in itertools.product(*(range(len(v)) for v in outer)):
-            axis = values[cut - 1]
-            for start in range(0, len(axis), step):
-                yield [v[i:i + 1] for v, i in zip(outer, head)] + [axis[start:start + step]] + \
-                    values[cut:]
+        grouped = [self._groups(i) for i in range(len(self.axes))]
+        for parts in itertools.product(*grouped):
+            yield from _blocks(list(parts), self.block)
+
+    def _groups(self, i: int) -> list[np.ndarray]:
+        """The values of variable ``i``, in groups that give one topology when the other
+        variables are at their first value (one group when it never changes it)."""
+        values = np.asarray(self.axes[i].values)
+        if len(values) == 1:
+            return [values]
+        probe = [values if j == i else np.asarray(a.values[:1]) for j, a in enumerate(self.axes)]
+        try:
+            self._vectorised(probe)
+        except Varies as exc:
+            if exc.axes and exc.axes[0] == i and sum(map(len, exc.groups)) == len(values):
+                return [values[np.asarray(g)] for g in exc.groups]
+        except (Overflow, CnncostError):
+            pass
+        return [values]
 
     def blocks(self, progress: Callable[[int], None] | None = None) -> Iterator[dict[str, Any]]:
         """Rows, a block at a time: column name -> array (variables, then metrics), in the
@@ -198,6 +207,14 @@ class Sweep:
             yield self._vectorised(box)
             return
         except Varies as exc:
+            axis = exc.axes[0] if exc.axes else -1
+            if axis >= 0 and len(exc.groups) > 1 and sum(map(len, exc.groups)) == \
+                    len(box[axis]):  # one part per way the decision goes: one topology each
+                for group in exc.groups:
+                    part = box[axis][np.asarray(group)]
+                    yield from self._evaluate([part if i == axis else v
+                                               for i, v in enumerate(box)])
+                return
             axes = [a for a in exc.axes if len(box[a]) > 1] or _widest(box)
         except Overflow:
             axes = _widest(box)
@@ -260,6 +277,25 @@ class Sweep:
         self.result.invalid += 1
         if not self.result.first_error:
             self.result.first_error = exc.problems[0].message if exc.problems else str(exc)
+
+
+def _blocks(values: list[np.ndarray], block: int) -> Iterator[list[np.ndarray]]:
+    """``values`` (one array per variable) cut into boxes of at most ``block``
+    configurations: the last variables whole as far as they fit, the earlier ones in slices."""
+    inner, cut = 1, len(values)
+    while cut > 0 and inner * len(values[cut - 1]) <= block:
+        cut -= 1
+        inner *= len(values[cut])
+    if cut == 0:
+        yield values
+        return
+    step = max(1, block // inner)
+    outer = values[:cut - 1]
+    for head in itertools.product(*(range(len(v)) for v in outer)):
+        axis = values[cut - 1]
+        for start in range(0, len(axis), step):
+            yield [v[i:i + 1] for v, i in zip(outer, head)] + [axis[start:start + step]] + \
+                values[cut:]
 
 
 def _text(value: Any) -> str:

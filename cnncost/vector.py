@@ -24,11 +24,15 @@ LIMIT = 2**62  # an int64 result past this could have overflowed: refuse it
 
 
 class Varies(Exception):
-    """A decision differs between configurations: split the grid along ``axes``."""
+    """A decision differs between configurations: split the grid along ``axes``; ``groups``
+    are the positions along the first of them that decide alike (one topology each, as far
+    as this decision goes)."""
 
-    def __init__(self, axes: tuple[int, ...], what: str = ""):
+    def __init__(self, axes: tuple[int, ...], what: str = "",
+                 groups: list[list[int]] | None = None):
         super().__init__(f"differs between configurations along axes {axes} {what}".strip())
         self.axes = axes
+        self.groups = groups or []
 
 
 class Overflow(Exception):
@@ -153,7 +157,13 @@ class Vec:
         flat = self.a.reshape(-1)
         first = flat[0]
         if flat.size > 1 and not (flat == first).all():
-            raise Varies(self.varies_along(), what)
+            axes = self.varies_along()
+            slices = np.moveaxis(self.a, axes[0], 0)
+            groups: dict[bytes, list[int]] = {}
+            for position in range(slices.shape[0]):
+                groups.setdefault(np.ascontiguousarray(slices[position]).tobytes(),
+                                  []).append(position)
+            raise Varies(axes, what, list(groups.values()))
         return first.item()
 
     def __bool__(self) -> bool:
@@ -407,4 +417,5 @@ def broadcast_size(dims: tuple[Any, ...]) -> Any:
         return Vec(size)
     if not ok.any():
         return None
-    raise Varies(Vec(ok).varies_along(), "(broadcasting)")
+    Vec(ok).uniform("(broadcasting)")  # raises Varies, with the positions that broadcast
+    return None

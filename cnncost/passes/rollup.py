@@ -105,7 +105,7 @@ def rollup(graph: Graph, costs: tuple[Cost, ...], host: tuple[int, ...],
             elementwise_mem_access=sum(costs[i].mem_access for i in indices if elementwise[i]),
             elementwise_work=sum(costs[i].elementwise_ops + costs[i].mult_adds
                                  for i in indices if elementwise[i]),
-            extra=tuple((column, sum(values[i] for i in indices))
+            extra=tuple((column, sum(map(values.__getitem__, indices)))
                         for column, values in columns.items()),
         )
     return groups

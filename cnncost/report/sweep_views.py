@@ -105,18 +105,19 @@ def _values_text(sweep: Sweep, axis: Any, values: Any) -> Any:
 
 
 def csv_text(sweep: Sweep, block: dict[str, Any], header: bool) -> str:
-    quoted = np.strings.add(np.strings.add('"', np.strings.replace(labels(sweep, block), '"',
-                                                                   '""')), '"')
-    columns = [quoted] + [
-        _values_text(sweep, a, block[a.name]) for a in sweep.axes] + [
-        _text(block[m]) for m in sweep.metrics]
-    line = columns[0]
-    for column in columns[1:]:
-        line = np.strings.add(np.strings.add(line, ","), column)
-    lines = line.tolist()
+    """CSV lines: the quoted label, the variables as written on the grid, the figures."""
+    k = len(sweep.axes)
+    head = sweep.label([])
+    head = head if head.endswith("@") else head + ","
+    names = ",".join(f"{a.name}={{{i}}}" for i, a in enumerate(sweep.axes))
+    label = '"' + head.replace('"', '""').replace("{", "{{").replace("}", "}}") + names + '"'
+    line = ",".join([label, *(f"{{{i}}}" for i in range(k + len(sweep.metrics)))])
+    columns = [_values_text(sweep, a, block[a.name]).tolist() for a in sweep.axes] + [
+        _text(block[m]).tolist() for m in sweep.metrics]
+    text = "\n".join(line.format(*row) for row in zip(*columns))
     if header:
-        lines.insert(0, ",".join(("label", *sweep.columns)))
-    return "\n".join(lines) + "\n"
+        text = ",".join(("label", *sweep.columns)) + "\n" + text
+    return text + "\n" if text else ""
 
 
 def jsonl_text(sweep: Sweep, block: dict[str, Any]) -> str:
