@@ -564,8 +564,17 @@ def sweep(
                     fuse=fuse.value, dtype=dtype.value, device=_device(device))
         limits = views.sweep_limits(job, budgets)
         front = views.pareto_axes(job, pareto) if pareto else None
+        def built() -> Any:  # the rows; none built at all is an error, before anything is written
+            yielded = False
+            for block in views.rows(job, limits, front, advance):
+                yielded = True
+                yield block
+            if not yielded and job.result.invalid == job.result.configurations:
+                raise UsageError(f"no configuration of {spec} could be built: "
+                                 f"{job.result.first_error}")
+
         with _progress(job.size) as advance:
-            blocks = views.rows(job, limits, front, advance)
+            blocks = built()
             if format == SweepFormat.table:
                 shown, total = views.table_rows(job, blocks)
                 text = _render_table(views.table(job, shown, total, front))
@@ -582,8 +591,6 @@ def sweep(
                  f"{time.perf_counter() - started:.2f} s ({r.expansions} expansion"
                  f"{'s' if r.expansions != 1 else ''}){invalid}" +
                  (f"; wrote {output} ({written:,} bytes)" if output else ""))
-        if r.invalid == r.configurations:
-            raise UsageError(f"no configuration of {spec} could be built: {r.first_error}")
         return ""
 
     run(body)
@@ -717,11 +724,15 @@ def calibrate(
     def body() -> str:
         from dataclasses import replace
 
+        from pathlib import Path
+
         from cnncost.calibrate import calibrate as fit_profile
         from cnncost.latency import device_yaml
         from cnncost.measure import runtime
 
         runtime()
+        if output and not Path(output).resolve().parent.is_dir():  # before a minute of work
+            raise UsageError(f"cannot write {output}: its folder does not exist")
         count = [0]
 
         def progress(bench: str) -> None:

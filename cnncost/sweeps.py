@@ -33,8 +33,9 @@ from cnncost.errors import CnncostError, Problem, UsageError, shown, suggest
 from cnncost.vector import Overflow, Varies, Vec
 
 METRICS = ("params", "mult_adds", "mem_access", "peak_activation_bytes")
-MAX_AXIS = 10**7  # values of one variable
-MAX_CONFIGS = 10**12  # configurations of one sweep (streamed: bounded by time, not memory)
+MAX_AXIS = 10**6  # values of one variable
+MAX_CONFIGS = 10**10  # configurations of one sweep: about 3 hours at 10^6 a second; split
+# larger grids into parts (docs/examples/parallel_sweep.py)
 
 
 @dataclass(frozen=True)

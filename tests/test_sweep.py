@@ -91,7 +91,16 @@ def test_configurations_that_cannot_be_built_are_counted_not_dropped():
     assert [r["resolution"] for r in body] == ["64", "224"]
     assert "1 could not be built" in result.stderr
     none = cli("sweep", "alexnet", "--grid", "resolution=8,16", "-f", "csv")
-    assert none.exit_code == 2 and "no configuration" in none.stderr
+    assert none.exit_code == 2 and "no configuration" in none.stderr and not none.stdout
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "jsonl"])
+def test_nothing_is_written_when_nothing_can_be_built(tmp_path, fmt):
+    out = tmp_path / f"rows.{fmt}"
+    result = cli("sweep", "mobilenet_v2", "--grid", "resolution=0:0:1", "-f", fmt, "-o",
+                 str(out))
+    assert result.exit_code == 2 and "no configuration" in result.stderr
+    assert not out.exists() and not list(tmp_path.iterdir())
 
 
 def test_overflow_falls_back_to_exact_integers(monkeypatch):
