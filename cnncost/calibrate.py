@@ -269,11 +269,10 @@ def calibrate(*, threads: int = 1, seconds_per_bench: float = 0.25,
     and a record of what was measured (name: measured and fitted seconds)."""
     import time
 
-    import onnxruntime  # noqa: F401  (cnncost.measure says what to install when missing)
-
     from cnncost import __version__
-    from cnncost.measure import model_source, session, time_session
+    from cnncost.measure import model_source, runtime, session, time_session
 
+    ort = runtime()  # first: a missing onnxruntime is said before any work
     started = time.perf_counter()
     benches = micro_benchmarks()
     measured, work = [], []
@@ -289,7 +288,6 @@ def calibrate(*, threads: int = 1, seconds_per_bench: float = 0.25,
     device, error = fit(work, measured, cache)
     fitted = predict(work, device)
     name = f"calibrated ({processor()}, {threads} thread{'s' if threads > 1 else ''})"
-    import onnxruntime as ort
     device = replace(
         device, name=name,
         description=f"fitted by cnncost {__version__} calibrate on {processor()}, "

@@ -467,25 +467,36 @@ def import_(
 
 
 def write_file(path: str, text: str | bytes) -> str:
-    """Write a whole file, or nothing: through a temporary file renamed into place. The
-    message that says so goes to standard error; nothing to standard output."""
+    """Write a whole file, or nothing (write_whole). The message that says so goes to
+    standard error; nothing to standard output."""
+    write_whole(path, [text])
+    diagnose(f"wrote {path}")
+    return ""
+
+
+def write_whole(path: str, chunks: Any) -> int:
+    """Write text or bytes chunks to a file, whole or not at all: through a temporary file
+    renamed into place once the last chunk is written (an error on the way, in writing or in
+    making the chunks, leaves nothing). The bytes written."""
     import tempfile
     from pathlib import Path
 
     target = Path(path)
+    temp = None
     try:
         with tempfile.NamedTemporaryFile("wb", dir=target.parent or ".", delete=False,
-                                         prefix=f".{target.name}.") as temp:
-            temp.write(text.encode() if isinstance(text, str) else text)
-        os.replace(temp.name, target)
+                                         prefix=f".{target.name}.") as f:
+            temp = f.name
+            for chunk in chunks:
+                f.write(chunk.encode() if isinstance(chunk, str) else chunk)
+        size = os.path.getsize(temp)
+        os.replace(temp, target)
+        return size
     except OSError as exc:
-        try:
-            os.unlink(temp.name)
-        except (OSError, UnboundLocalError):
-            pass
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
-    diagnose(f"wrote {path}")
-    return ""
+    finally:
+        if temp and os.path.exists(temp):
+            os.unlink(temp)
 
 
 @app.command()
@@ -555,6 +566,7 @@ def sweep(
 
         from cnncost.gate import read_budget_file
         from cnncost.report import sweep_views as views
+        from cnncost.report.views import tables_text
         from cnncost.sweeps import Sweep, parse_axis
 
         started = time.perf_counter()
@@ -577,7 +589,8 @@ def sweep(
             blocks = built()
             if format == SweepFormat.table:
                 shown, total = views.table_rows(job, blocks)
-                text = _render_table(views.table(job, shown, total, front))
+                text = tables_text([views.table(job, shown, total, front)], "table",
+                                   terminal())
                 chunks: Any = iter([text])
             elif format == SweepFormat.csv:
                 chunks = (views.csv_text(job, b, i == 0) for i, b in enumerate(blocks))
@@ -594,12 +607,6 @@ def sweep(
         return ""
 
     run(body)
-
-
-def _render_table(table: Any) -> str:
-    from cnncost.report.render import to_text
-
-    return to_text([table], terminal())
 
 
 class _progress:
@@ -626,32 +633,14 @@ class _progress:
 
 def _stream(chunks: Any, output: str | None) -> int:
     """Write text chunks to standard output as they come, or to a file whole or not at all
-    (a temporary file renamed into place); the bytes written."""
-    import tempfile
-    from pathlib import Path
-
-    if output is None:
-        size = 0
-        for chunk in chunks:
-            write_output(chunk)
-            size += len(chunk)
-        return size
-    target = Path(output)
-    temp = None
-    try:
-        with tempfile.NamedTemporaryFile("w", dir=target.parent or ".", delete=False,
-                                         prefix=f".{target.name}.", encoding="utf-8") as f:
-            temp = f.name
-            for chunk in chunks:
-                f.write(chunk)
-        size = os.path.getsize(temp)
-        os.replace(temp, target)
-        return size
-    except OSError as exc:
-        raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
-    finally:
-        if temp and os.path.exists(temp):
-            os.unlink(temp)
+    (write_whole); the bytes written."""
+    if output is not None:
+        return write_whole(output, chunks)
+    size = 0
+    for chunk in chunks:
+        write_output(chunk)
+        size += len(chunk)
+    return size
 
 
 @app.command()
@@ -723,14 +712,11 @@ def calibrate(
 
     def body() -> str:
         from dataclasses import replace
-
         from pathlib import Path
 
         from cnncost.calibrate import calibrate as fit_profile
         from cnncost.latency import device_yaml
-        from cnncost.measure import runtime
 
-        runtime()
         if output and not Path(output).resolve().parent.is_dir():  # before a minute of work
             raise UsageError(f"cannot write {output}: its folder does not exist")
         count = [0]

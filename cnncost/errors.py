@@ -139,3 +139,12 @@ class SpecError(CnncostError):
 
 class UsageError(CnncostError):
     """A command-line value that does not make sense (unknown variable, bad --set)."""
+
+
+def optional_module(name: str, message: str, extra: str) -> Any:
+    """The top-level package ``name`` of an optional extra (onnx, onnxruntime, matplotlib),
+    or UsageError with ``message`` and how to install it: the core never needs them."""
+    try:
+        return __import__(name)
+    except ImportError:
+        raise UsageError(Problem(message, hint=f"pip install 'cnncost[{extra}]'")) from None

@@ -14,6 +14,15 @@ from typing import Any, NamedTuple
 Shape = tuple[int, ...]
 """A tensor shape with the batch first: (N, C, H, W) for feature maps, (N, F) for vectors."""
 
+_NUMBERS = (int, float, bool)
+
+
+def is_vector(value: Any) -> bool:
+    """Whether ``value`` is a sweep's cnncost.vector.Vec, one value per configuration (known
+    by a marker, so that nothing here imports numpy; plain numbers answer at once)."""
+    return value.__class__ not in _NUMBERS and \
+        getattr(value, "__cnncost_vector__", False) is True
+
 
 def numel(shape: Shape) -> int:
     """Number of elements of a tensor of this shape."""

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from cnncost.errors import Problem, SpecError, UsageError, shown, suggest
-from cnncost.ir import Cost, Graph
+from cnncost.ir import Cost, Graph, is_vector
 
 KINDS = ("conv", "pointwise", "depthwise", "grouped", "linear")
 PROFILE_KEYS = ("name", "description", "sources", "peak_mult_adds", "vector_ops", "bandwidth",
@@ -143,17 +143,6 @@ def _column_matrix(node: Any, kind: str, in_channels: int) -> int:
     return 2 * n * h * w * in_channels * kh * kw
 
 
-_SCALARS = (int, float, bool)
-
-
-def _vector(*values: Any) -> bool:
-    """Whether a sweep's Vec is among the values (numbers take the fast way out)."""
-    for v in values:
-        if v.__class__ not in _SCALARS and getattr(v, "__cnncost_vector__", False) is True:
-            return True
-    return False
-
-
 def kernel_terms(k: Kernel, device: Device, dtype: str) -> tuple[float, float]:
     """Seconds of compute and seconds of memory traffic of one kernel. In a sweep the counts
     hold one value per configuration (cnncost.vector), and so do the terms."""
@@ -163,7 +152,7 @@ def kernel_terms(k: Kernel, device: Device, dtype: str) -> tuple[float, float]:
     rate = device.bandwidth
     if device.cache_bytes:
         in_cache = k.bytes <= device.cache_bytes
-        if _vector(in_cache):
+        if is_vector(in_cache):
             from cnncost.vector import select
 
             rate = select(in_cache, device.cache_bandwidth, device.bandwidth)
@@ -175,7 +164,7 @@ def kernel_terms(k: Kernel, device: Device, dtype: str) -> tuple[float, float]:
 def combine(compute: Any, memory: Any, device: Device) -> Any:
     """A kernel's time from its terms: the larger, the part of the smaller that does not
     overlap it, and the launch."""
-    if _vector(compute, memory):
+    if is_vector(compute) or is_vector(memory):
         from cnncost.vector import larger, smaller
 
         high, low = larger(compute, memory), smaller(compute, memory)
@@ -194,7 +183,7 @@ def kernel_time(k: Kernel, device: Device, dtype: str) -> tuple[float, str]:
     it differs between configurations)."""
     compute, memory = kernel_terms(k, device, dtype)
     seconds = combine(compute, memory, device)
-    if _vector(compute, memory):
+    if is_vector(compute) or is_vector(memory):
         return seconds, ""
     return seconds, "compute" if compute >= memory else "memory"
 

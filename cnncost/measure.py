@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from cnncost.errors import Problem, UsageError
+from cnncost.errors import Problem, UsageError, optional_module
 from cnncost.model import Model
 
 
@@ -34,12 +34,8 @@ class Timing:
 
 
 def runtime() -> Any:
-    try:
-        import onnxruntime
-    except ImportError:
-        raise UsageError(Problem("measuring needs onnxruntime",
-                                 hint="pip install 'cnncost[measure]'")) from None
-    return onnxruntime
+    """onnxruntime, or a clear message when it is not installed."""
+    return optional_module("onnxruntime", "measuring needs onnxruntime", "measure")
 
 
 def session(source: bytes | str, threads: int = 1) -> Any:

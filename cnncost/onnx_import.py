@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from cnncost.builder import GraphBuilder, make_op
-from cnncost.errors import Problem, RuleError, SpecError, UsageError, shown, suggest
+from cnncost.errors import (Problem, RuleError, SpecError, UsageError, optional_module, shown,
+                            suggest)
 from cnncost.ir import Loc, Shape
 from cnncost.model import Model
 
@@ -35,12 +36,7 @@ HANDLERS: dict[str, Handler] = {}
 
 def onnx_module() -> Any:
     """The onnx package, or a clear message when it is not installed."""
-    try:
-        import onnx
-    except ImportError:
-        raise UsageError(Problem("reading ONNX models needs the onnx package",
-                                 hint="pip install 'cnncost[onnx]'")) from None
-    return onnx
+    return optional_module("onnx", "reading ONNX models needs the onnx package", "onnx")
 
 
 def parse_shape(text: str) -> tuple[int, ...]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cnncost.analysis import Analysis
-from cnncost.errors import Problem, UsageError, printable
+from cnncost.errors import Problem, UsageError, optional_module, printable
 from cnncost.metrics import BY_NAME, BYTES, COUNT, SECONDS, SHARE
 from cnncost.points import Rows, pareto_front, points
 from cnncost.report import fmt as numbers
@@ -47,11 +47,7 @@ LOG_SPAN = 100  # an axis is logarithmic when its values are positive and span m
 
 def matplotlib_module() -> Any:
     """matplotlib, drawing without a screen, or a clear message when it is not installed."""
-    try:
-        import matplotlib
-    except ImportError:
-        raise UsageError(Problem("drawing charts needs matplotlib",
-                                 hint="pip install 'cnncost[plot]'")) from None
+    matplotlib = optional_module("matplotlib", "drawing charts needs matplotlib", "plot")
     if "matplotlib.pyplot" not in sys.modules:  # a notebook's pyplot keeps its own backend;
         matplotlib.use("Agg")  # cnncost draws on Figure objects and needs none
     return matplotlib

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from cnncost.errors import CnncostError, Problem, UsageError, shown, suggest
-from cnncost.vector import Overflow, Varies, Vec
+from cnncost.vector import Overflow, Varies, Vec, array_of
 
 METRICS = ("params", "mult_adds", "mem_access", "peak_activation_bytes")
 MAX_AXIS = 10**6  # values of one variable
@@ -155,12 +155,22 @@ class Sweep:
     def columns(self) -> tuple[str, ...]:
         return (*(a.name for a in self.axes), *self.metrics)
 
-    def label(self, values: Sequence[Any]) -> str:
-        """A row's configuration as cnncost names it: ``mobilenet_v2@width=0.5,resolution=160``."""
-        parts = ([self.variant] if self.variant else []) + [
-            f"{k}={v}" for k, v in self.fixed.items()] + [
-            f"{a.name}={_text(v)}" for a, v in zip(self.axes, values)]
-        return self.ref.spec + "@" + ",".join(parts)
+    def _fixed(self) -> list[str]:
+        return ([self.variant] if self.variant else []) + [f"{k}={v}"
+                                                           for k, v in self.fixed.items()]
+
+    @property
+    def title(self) -> str:
+        """The spec with its variant and fixed settings: ``mobilenet_v2@finegrain=false``."""
+        fixed = self._fixed()
+        return self.ref.spec + ("@" + ",".join(fixed) if fixed else "")
+
+    def label_template(self) -> str:
+        """A row's configuration as cnncost names it (``mobilenet_v2@width=0.5,resolution=160``)
+        as a str.format template of the swept values' texts (value_text): ``{0}``, ``{1}``..."""
+        head = self.title.replace("{", "{{").replace("}", "}}")
+        swept = ",".join(f"{a.name}={{{i}}}" for i, a in enumerate(self.axes))
+        return head + ("," if self._fixed() else "@") + swept
 
     # -- blocks of rows ---------------------------------------------------------------------
     def boxes(self) -> Iterator[list[np.ndarray]]:
@@ -299,7 +309,8 @@ def _blocks(values: list[np.ndarray], block: int) -> Iterator[list[np.ndarray]]:
                 values[cut:]
 
 
-def _text(value: Any) -> str:
+def value_text(value: Any) -> str:
+    """A swept value as written on the grid: 0.35 (repr of the float), 224."""
     return repr(value) if isinstance(value, float) else str(value)
 
 
@@ -317,65 +328,26 @@ def _topology(graph: Any) -> int:
     return hash(tuple((type(n.op).__name__, n.inputs) for n in graph.nodes))
 
 
-def _array(value: Any) -> Any:
-    return value.a if isinstance(value, Vec) else value
-
-
 def _figures(graph: Any, fuse: str, size: int, device: Any, dtype: str) -> dict[str, Any]:
     """The sweep's metrics of a graph whose sizes may be Vecs: by the passes analyze runs."""
+    from cnncost.ir import numel, total_cost
     from cnncost.passes.costs import node_costs
     from cnncost.passes.fuse import fused_costs, fusion_hosts
-    from cnncost.passes.memory import schedule
+    from cnncost.passes.memory import live_totals
 
     raw = node_costs(graph)
     host = fusion_hosts(graph, fuse)
-    costs = fused_costs(graph, raw, host)
-    params = mult_adds = mem_access = 0
-    for c in costs[1:]:
-        params = params + c.weights + c.biases + c.norm_params
-        mult_adds = mult_adds + c.mult_adds
-        mem_access = mem_access + c.input_reads + c.param_reads + c.output_writes
-    creators, frees, _ = schedule(graph, host)
-    peak = _peak(graph, creators, frees)
-    figures = {"params": _array(params), "mult_adds": _array(mult_adds),
-               "mem_access": _array(mem_access), "peak_activation_bytes": peak * size}
+    t = total_cost(fused_costs(graph, raw, host))
+    peak: Any = 0
+    for _, live in live_totals(graph, host, lambda i: array_of(numel(graph.nodes[i].shape))):
+        peak = np.maximum(peak, live)
+    figures = {"params": array_of(t.params), "mult_adds": array_of(t.mult_adds),
+               "mem_access": array_of(t.mem_access), "peak_activation_bytes": peak * size}
     if device is not None:
         from cnncost.latency import estimate
 
-        e = estimate(graph, device, dtype, raw)
-        total: Any = 0
-        for seconds in e.seconds:
-            total = total + _array(seconds)
-        figures["latency"] = total + device.overhead
+        figures["latency"] = array_of(estimate(graph, device, dtype, raw).total)
     return figures
-
-
-def _peak(graph: Any, creators: tuple[int, ...], frees: list[list[int]]) -> Any:
-    """The liveness pass's peak (cnncost.passes.memory), on arrays over the grid: the live
-    sum kept as one array, updated in place."""
-    from cnncost.ir import numel
-
-    created = set(creators)
-    live: Any = None
-    peak: Any = None
-    sizes: dict[int, Any] = {}
-    for index, node in enumerate(graph.nodes):
-        if index in created:
-            size = np.asarray(_array(numel(node.shape)), dtype=np.int64)
-            sizes[index] = size
-            if live is None:
-                live = size.copy()
-                peak = size.copy()
-            else:
-                if live.shape != np.broadcast_shapes(live.shape, size.shape):
-                    live = live + np.zeros(np.broadcast_shapes(live.shape, size.shape),
-                                           dtype=np.int64)
-                    peak = np.broadcast_to(peak, live.shape).copy()
-                live += size
-                np.maximum(peak, live, out=peak)
-        for buffer in frees[index]:
-            live -= sizes.pop(buffer)
-    return peak
 
 
 def pareto_mask(x: Any, y: Any) -> np.ndarray:

@@ -39,7 +39,8 @@ class Overflow(Exception):
     """An integer result could pass int64: evaluate these configurations one by one."""
 
 
-def _array(value: Any) -> Any:
+def array_of(value: Any) -> Any:
+    """A Vec's values over the grid; anything else as it is."""
     return value.a if isinstance(value, Vec) else value
 
 
@@ -217,7 +218,7 @@ class Vec:
             kept = self._separable(other, op, reverse)
             if kept is not None:
                 return kept
-        a, b = self.a, _array(other)
+        a, b = self.a, array_of(other)
         if reverse:
             a, b = b, a
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -309,26 +310,26 @@ class Vec:
 
     # -- comparisons give one truth value per configuration -------------------------------
     def __eq__(self, other: Any) -> Vec:  # type: ignore[override]
-        return Vec(self.a == _array(other))
+        return Vec(self.a == array_of(other))
 
     def __ne__(self, other: Any) -> Vec:  # type: ignore[override]
-        return Vec(self.a != _array(other))
+        return Vec(self.a != array_of(other))
 
     def __lt__(self, other: Any) -> Vec:
-        return Vec(self.a < _array(other))
+        return Vec(self.a < array_of(other))
 
     def __le__(self, other: Any) -> Vec:
-        return Vec(self.a <= _array(other))
+        return Vec(self.a <= array_of(other))
 
     def __gt__(self, other: Any) -> Vec:
         if self._below(other, strict=False):
             return Vec(np.asarray(False))
-        return Vec(self.a > _array(other))
+        return Vec(self.a > array_of(other))
 
     def __ge__(self, other: Any) -> Vec:
         if self._below(other, strict=True):
             return Vec(np.asarray(False))
-        return Vec(self.a >= _array(other))
+        return Vec(self.a >= array_of(other))
 
     def _below(self, other: Any, strict: bool) -> bool:
         """Whether a sum of terms is at most (below, when strict) a number everywhere, known
@@ -372,18 +373,14 @@ class Vec:
         if min_value is None:
             min_value = divisor
         value = self.a.astype(np.float64)
-        new = np.maximum(_array(min_value),
+        new = np.maximum(array_of(min_value),
                          np.trunc(value + divisor / 2).astype(np.int64) // divisor * divisor)
         return Vec(np.where(new < 0.9 * value, new + divisor, new))
 
 
-def is_vector(value: Any) -> bool:
-    return getattr(value, "__cnncost_vector__", False) is True
-
-
 def extreme(values: tuple[Any, ...], largest: bool) -> Any:
     """min() or max() over numbers some of which are Vecs: per configuration."""
-    arrays = [_array(v) for v in values]
+    arrays = [array_of(v) for v in values]
     result = arrays[0]
     for a in arrays[1:]:
         result = np.maximum(result, a) if largest else np.minimum(result, a)
@@ -392,21 +389,21 @@ def extreme(values: tuple[Any, ...], largest: bool) -> Any:
 
 def select(condition: Any, a: Any, b: Any) -> Vec:
     """``a`` where the condition holds, ``b`` elsewhere, per configuration."""
-    return Vec(np.where(_array(condition), _array(a), _array(b)))
+    return Vec(np.where(array_of(condition), array_of(a), array_of(b)))
 
 
 def larger(a: Any, b: Any) -> Vec:
-    return Vec(np.maximum(_array(a), _array(b)))
+    return Vec(np.maximum(array_of(a), array_of(b)))
 
 
 def smaller(a: Any, b: Any) -> Vec:
-    return Vec(np.minimum(_array(a), _array(b)))
+    return Vec(np.minimum(array_of(a), array_of(b)))
 
 
 def broadcast_size(dims: tuple[Any, ...]) -> Any:
     """NumPy's broadcasting of one dimension, per configuration: the largest size, when every
     size is it or 1; None when no configuration broadcasts; Varies when some do."""
-    arrays = [_array(d) for d in dims]
+    arrays = [array_of(d) for d in dims]
     size = arrays[0]
     for a in arrays[1:]:
         size = np.maximum(size, a)

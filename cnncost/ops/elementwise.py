@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cnncost.errors import RuleError
-from cnncost.ir import Cost, Shape, numel
+from cnncost.ir import Cost, Shape, is_vector, numel
 from cnncost.ops.base import (BOOL, CHOICE, ELEMENTWISE, SHAPE, Op, attr, fmt_shape, io_cost,
                               positive, register)
 
@@ -51,7 +51,7 @@ def broadcast(inputs: tuple[Shape, ...], op: str) -> Shape:
         raise RuleError(f"{op} needs inputs of one rank; got {_shapes(inputs)}")
     out = []
     for dims in zip(*inputs):
-        if any(getattr(d, "__cnncost_vector__", False) for d in dims):  # a sweep
+        if any(is_vector(d) for d in dims):  # a sweep
             from cnncost.vector import broadcast_size
 
             size = broadcast_size(dims)

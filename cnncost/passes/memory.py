@@ -9,7 +9,9 @@ both live), the usual model of an inference runtime without in-place ops.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from cnncost.ir import Graph, numel
 from cnncost.ops.base import VIEW
@@ -52,19 +54,34 @@ def schedule(graph: Graph, host: tuple[int, ...]) -> tuple[tuple[int, ...], list
     return creators, frees, last_use
 
 
+def live_totals(graph: Graph, host: tuple[int, ...],
+                size: Callable[[int], Any]) -> Iterator[tuple[int, Any]]:
+    """The elements live just after each buffer is created: (its node, the total), in order.
+    ``size(node)`` is the buffer's elements (in a sweep, one value per configuration); the
+    largest total is the peak, which can only be reached when a buffer is created."""
+    creators, frees, _ = schedule(graph, host)
+    created = set(creators)
+    held: dict[int, Any] = {}
+    live: Any = 0
+    for index in range(len(graph.nodes)):
+        if index in created:
+            held[index] = size(index)
+            live = live + held[index]
+            yield index, live
+        for buffer in frees[index]:
+            live = live - held.pop(buffer)
+
+
 def liveness(graph: Graph, host: tuple[int, ...]) -> Memory:
     count = len(graph.nodes)
-    creators, frees, last_use = schedule(graph, host)
+    creators, _, last_use = schedule(graph, host)
     size = [0] * count
     for index in creators:
         size[index] = numel(graph.nodes[index].shape)
-    live = peak = peak_node = 0
-    for index in range(count):
-        live += size[index]
+    peak = peak_node = 0
+    for index, live in live_totals(graph, host, size.__getitem__):
         if live > peak:
             peak, peak_node = live, index
-        for buffer in frees[index]:
-            live -= size[buffer]
     live_at_peak = tuple(i for i in range(peak_node + 1)
                          if size[i] and last_use[i] >= peak_node)
     return Memory(peak, peak_node, live_at_peak, tuple(size))

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from cnncost.errors import Problem, UsageError, suggest
-from cnncost.sweeps import Sweep, pareto
+from cnncost.sweeps import Sweep, pareto, value_text
 
 TABLE_ROWS = 1000  # a table longer than this is cut (CSV and JSON lines write every row)
 
@@ -85,35 +85,29 @@ def rows(sweep: Sweep, limits: list[Any], front: tuple[str, str] | None,
         yield best
 
 
-def labels(sweep: Sweep, block: dict[str, Any]) -> Any:
+def _value_texts(sweep: Sweep, block: dict[str, Any]) -> list[list[str]]:
+    """Each swept variable's values as written on the grid (0.35, not 0.35000000000000003)."""
+    texts = []
+    for axis in sweep.axes:
+        written = np.asarray([value_text(v) for v in axis.values])
+        index = np.searchsorted(np.asarray(axis.values), block[axis.name])
+        texts.append(written[np.clip(index, 0, len(written) - 1)].tolist())
+    return texts
+
+
+def labels(sweep: Sweep, block: dict[str, Any]) -> list[str]:
     """Each row's configuration as cnncost names it (mobilenet_v2@width=0.5,resolution=160)."""
-    head = sweep.label([])  # spec@fixed settings,
-    parts: Any = np.full(len(block[sweep.metrics[0]]), head if head.endswith("@") else head + ",")
-    for i, axis in enumerate(sweep.axes):
-        piece = np.strings.add(f"{axis.name}=", _values_text(sweep, axis, block[axis.name]))
-        parts = np.strings.add(parts, piece)
-        if i < len(sweep.axes) - 1:
-            parts = np.strings.add(parts, ",")
-    return parts
-
-
-def _values_text(sweep: Sweep, axis: Any, values: Any) -> Any:
-    """A swept variable's values as written on the grid (0.35, not 0.35000000000000003)."""
-    texts = np.asarray([repr(v) if isinstance(v, float) else str(v) for v in axis.values])
-    index = np.searchsorted(np.asarray(axis.values), values)
-    return texts[np.clip(index, 0, len(texts) - 1)]
+    template = sweep.label_template()
+    return [template.format(*row) for row in zip(*_value_texts(sweep, block))]
 
 
 def csv_text(sweep: Sweep, block: dict[str, Any], header: bool) -> str:
-    """CSV lines: the quoted label, the variables as written on the grid, the figures."""
-    k = len(sweep.axes)
-    head = sweep.label([])
-    head = head if head.endswith("@") else head + ","
-    names = ",".join(f"{a.name}={{{i}}}" for i, a in enumerate(sweep.axes))
-    label = '"' + head.replace('"', '""').replace("{", "{{").replace("}", "}}") + names + '"'
-    line = ",".join([label, *(f"{{{i}}}" for i in range(k + len(sweep.metrics)))])
-    columns = [_values_text(sweep, a, block[a.name]).tolist() for a in sweep.axes] + [
-        _text(block[m]).tolist() for m in sweep.metrics]
+    """CSV lines: the quoted label, the variables as written on the grid, the figures (one
+    format per line: the label's template fields are the variables' columns)."""
+    label = '"' + sweep.label_template().replace('"', '""') + '"'
+    fields = len(sweep.axes) + len(sweep.metrics)
+    line = ",".join([label, *(f"{{{i}}}" for i in range(fields))])
+    columns = _value_texts(sweep, block) + [_text(block[m]).tolist() for m in sweep.metrics]
     text = "\n".join(line.format(*row) for row in zip(*columns))
     if header:
         text = ",".join(("label", *sweep.columns)) + "\n" + text
@@ -122,8 +116,8 @@ def csv_text(sweep: Sweep, block: dict[str, Any], header: bool) -> str:
 
 def jsonl_text(sweep: Sweep, block: dict[str, Any]) -> str:
     names = ["label", *sweep.columns]
-    columns = [labels(sweep, block).tolist()] + [
-        np.asarray(block[name]).tolist() for name in sweep.columns]
+    columns = [labels(sweep, block)] + [np.asarray(block[name]).tolist()
+                                        for name in sweep.columns]
     return "".join(json.dumps(dict(zip(names, row))) + "\n" for row in zip(*columns))
 
 
@@ -159,5 +153,5 @@ def table(sweep: Sweep, rows_shown: list[dict[str, Any]], total: int, front: Any
                  f"topolog{'ies' if len(r.topologies) != 1 else 'y'})")
     if r.invalid:
         notes.append(f"{r.invalid:,} configurations cannot be built (first: {r.first_error})")
-    return Table(title=f"{sweep.label([]).rstrip('@')}: {what}", columns=tuple(columns),
+    return Table(title=f"{sweep.title}: {what}", columns=tuple(columns),
                  rows=tuple(rows_shown), notes=tuple(notes))

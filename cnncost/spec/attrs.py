@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cnncost.errors import RuleError, shown
+from cnncost.ir import is_vector
 from cnncost.ops.base import BOOL, CHOICE, FLOAT, INT, PADDING, PAIR, SHAPE
 
 Evaluate = Callable[[str], Any]
@@ -16,13 +17,9 @@ def _describe(value: Any) -> str:
     return "text" if isinstance(value, str) else type(value).__name__
 
 
-def _vector(value: Any) -> bool:
-    return getattr(value, "__cnncost_vector__", False) is True
-
-
 def whole(raw: Any, evaluate: Evaluate, what: str = "a whole number") -> int:
     value = evaluate(raw) if isinstance(raw, str) else raw
-    if _vector(value):  # a sweep: whole in every configuration (else each is checked apart)
+    if is_vector(value):  # a sweep: whole in every configuration (else each is checked apart)
         if value.is_whole():
             return value.as_int()
         value = value.uniform("(a whole number)")
@@ -42,7 +39,7 @@ def whole(raw: Any, evaluate: Evaluate, what: str = "a whole number") -> int:
 
 def number(raw: Any, evaluate: Evaluate) -> float:
     value = evaluate(raw) if isinstance(raw, str) else raw
-    if _vector(value):
+    if is_vector(value):
         return value.as_float()
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise RuleError(f"expected a number, got {_describe(value)} {shown(repr(value))}")
@@ -51,7 +48,7 @@ def number(raw: Any, evaluate: Evaluate) -> float:
 
 def flag(raw: Any, evaluate: Evaluate) -> bool:
     value = evaluate(raw) if isinstance(raw, str) else raw
-    if _vector(value):
+    if is_vector(value):
         value = bool(value)  # the same in every configuration, or the sweep splits
     if not isinstance(value, bool):
         raise RuleError(f"expected true or false, got {shown(repr(value))}")

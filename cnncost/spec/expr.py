@@ -17,6 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from cnncost.errors import RuleError, shown, suggest
+from cnncost.ir import is_vector
 
 MAX_TEXT = 2000
 MAX_NODES = 400
@@ -26,12 +27,6 @@ MAX_DIGITS = 30
 
 Env = Mapping[str, Any]
 Compiled = Callable[[Env], Any]
-
-
-def is_vector(value: Any) -> bool:
-    """A cnncost.vector.Vec: one value per configuration of a sweep (duck-typed, so that this
-    module never imports numpy)."""
-    return getattr(value, "__cnncost_vector__", False) is True
 
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:

@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from cnncost.errors import Problem, Problems, RuleError, SpecError, shown, suggest
-from cnncost.ir import Loc
+from cnncost.ir import Loc, is_vector
 from cnncost.spec.yamldoc import Map
 
 LAYER_ENV = ("in_channels", "in_height", "in_width")  # names a layer's expressions get
@@ -164,7 +164,7 @@ def _readtext_of(text: str) -> Any:
 def _coerce(default: Any, value: Any) -> Any:
     """A setting for a variable, of the same type as its default. Text from the command line
     is read as YAML for number, boolean and list variables, and kept as it is for text ones."""
-    if getattr(value, "__cnncost_vector__", False) is True:  # a sweep's axis (cnncost.sweeps)
+    if is_vector(value):  # a sweep's axis (cnncost.sweeps)
         if isinstance(default, bool) or not isinstance(default, (int, float)):
             raise RuleError("only number variables can be swept")
         if isinstance(default, int):
