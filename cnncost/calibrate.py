@@ -22,7 +22,7 @@ from typing import Any
 
 from cnncost.builder import GraphBuilder, make_op
 from cnncost.ir import Graph
-from cnncost.latency import KINDS, Device, Kernel, kernel_time, kernels
+from cnncost.latency import KINDS, Device, Kernel, kernel_seconds, kernels
 from cnncost.model import Model
 
 FUSE = "bn-act"  # onnxruntime's default optimisations fold BN and fuse activations into convs
@@ -164,7 +164,8 @@ def _device(x: Sequence[float], cache_bytes: float, im2col: bool) -> Device:
 
 def predict(work: Sequence[tuple[Kernel, ...]], device: Device) -> list[float]:
     """Estimated seconds of each benchmark (its kernels' times and the overhead)."""
-    return [sum(kernel_time(k, device, "fp32")[0] for k in ks) + device.overhead for ks in work]
+    return [sum(kernel_seconds(k, device, "fp32") for k in ks) + device.overhead
+            for ks in work]
 
 
 def fit(work: Sequence[tuple[Kernel, ...]], seconds: Sequence[float],

@@ -15,7 +15,7 @@ docs/latency.md states the model, its sources and its limits.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -321,7 +321,3 @@ def device_yaml(device: Device) -> str:
         lines.append("calibration:")
         lines += [f"  {k}: {yaml_scalar(v)}" for k, v in device.calibration.items()]
     return "\n".join(lines) + "\n"
-
-
-def with_parameters(device: Device, **changes: Any) -> Device:
-    return replace(device, **changes)
