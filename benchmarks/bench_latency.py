@@ -105,7 +105,7 @@ def measure_machine(rounds: int = 2) -> dict[str, object]:
     medians: dict[str, list[float]] = {}
     for r in range(rounds):  # interleaved: each round times every model once more
         for label, _ in models:
-            t = time_session(sessions[label], warmup=2, runs=5, min_seconds=0.2)
+            t = time_session(sessions[label], warmup=2, runs=5, seconds=0.2)
             best[label] = min(best.get(label, t.min), t.min)
             medians.setdefault(label, []).append(t.median)
         print(f"round {r + 1} of {rounds} done", flush=True)

@@ -15,7 +15,9 @@ __version__ = "0.1.0"
 
 _API = ("Analysis", "GraphBuilder", "Model", "analyze", "blocks", "check_graph", "document",
         "layers", "load_model", "make_op", "sweep", "to_json", "totals")
-__all__ = ["__version__", *_API]
+_ERRORS = ("ArgumentError", "ArgumentTypeError", "ArgumentValueError", "CnncostError",
+           "RuleError", "SpecError", "UsageError")  # docs/api.md, Exceptions
+__all__ = ["__version__", *_API, *_ERRORS]
 
 
 def __getattr__(name: str) -> Any:
@@ -23,6 +25,10 @@ def __getattr__(name: str) -> Any:
         from cnncost import api
 
         return getattr(api, name)
+    if name in _ERRORS:
+        from cnncost import errors
+
+        return getattr(errors, name)
     raise AttributeError(f"module 'cnncost' has no attribute {name!r}")
 
 

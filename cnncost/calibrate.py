@@ -144,9 +144,22 @@ def _chain(name: str, shape: tuple[int, ...], op: str, layers: int) -> Bench:
 # the free parameters, in log space: kind throughputs, element-wise rate, bandwidths, times
 PARAMETERS = (*KINDS, "vector_ops", "bandwidth", "cache_bandwidth", "launch", "overhead",
               "overlap")
+# where each may go (the overlap as a logit): the simplex roams freely, but the device it
+# stands for is clamped into these bounds before math.exp, so it never overflows and every
+# fitted profile reads back (cnncost.latency.read_device's ranges)
+_KIND_RATE = (math.log(1e6), math.log(1e17))  # mult-adds per second (efficiency >= 1e-11)
+_PER_SECOND = (math.log(1e3), math.log(1e17))  # element-wise ops or bytes per second
+_TIME = (math.log(1e-9), 0.0)  # seconds
+BOUNDS = (_KIND_RATE,) * len(KINDS) + (_PER_SECOND,) * 3 + (_TIME, _TIME, (-30.0, 30.0))
+
+
+def bounded(x: Sequence[float]) -> list[float]:
+    """``x`` clamped into BOUNDS."""
+    return [min(max(v, low), high) for v, (low, high) in zip(x, BOUNDS)]
 
 
 def _device(x: Sequence[float], cache_bytes: float, im2col: bool) -> Device:
+    x = bounded(x)
     rates = {kind: math.exp(x[i]) for i, kind in enumerate(KINDS)}
     # the peak is the fastest conv's rate; a linear layer at batch 1 is bound by streaming its
     # weights, so its own rate is capped at the peak, not left to run off
@@ -171,13 +184,15 @@ def predict(work: Sequence[tuple[Kernel, ...]], device: Device) -> list[float]:
 def fit(work: Sequence[tuple[Kernel, ...]], seconds: Sequence[float],
         cache_bytes: float = 0.0, im2col: bool = True) -> tuple[Device, float]:
     """The device whose estimates are nearest the measured ``seconds`` (squared log error),
-    and the root-mean-square of the log errors."""
+    and the root-mean-square of the log errors. ``seconds`` are positive and finite."""
+    if not seconds or not all(0 < s < math.inf for s in seconds):
+        raise ValueError("fit() needs at least one time, each positive and finite")
+    logs = [math.log(s) for s in seconds]
+
     def loss(x: Sequence[float]) -> float:
-        device = _device(x, cache_bytes, im2col)
-        total = 0.0
-        for guess, real in zip(predict(work, device), seconds):
-            total += math.log(guess / real) ** 2
-        return total
+        device = _device(x, cache_bytes, im2col)  # bounded: every guess positive and finite
+        return sum((math.log(guess) - real) ** 2
+                   for guess, real in zip(predict(work, device), logs))
 
     start = [math.log(3e10)] * len(KINDS) + [math.log(2e10), math.log(2e10), math.log(1e11),
                                              math.log(2e-6), math.log(2e-5), 0.0]
@@ -280,10 +295,11 @@ def calibrate(*, threads: int = 1, seconds_per_bench: float = 0.25,
     for bench in benches:
         if progress:
             progress(bench.name)
-        sess = session(model_source(Model(bench.graph)), threads)
-        timing = time_session(sess, warmup=3, runs=10, min_seconds=seconds_per_bench,
-                              threads=threads)
-        measured.append(timing.min)
+        what = f"calibration micro-benchmark {bench.name}"
+        sess = session(model_source(Model(bench.graph)), threads, what)
+        timing = time_session(sess, warmup=3, runs=10, seconds=seconds_per_bench,
+                              threads=threads, name=what)
+        measured.append(max(timing.min, 1e-9))  # never 0, below the clock's resolution
         work.append(kernels(bench.graph, FUSE))
     cache = cache_size()
     device, error = fit(work, measured, cache)

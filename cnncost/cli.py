@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import Enum
 from typing import Annotated, Any, Optional
 
 import typer
 
 from cnncost.errors import EXIT_ERROR, CnncostError, UsageError
+from cnncost.files import refuse_overwrite, write_whole
 
 EXIT_BUG = 3
 
@@ -226,6 +228,10 @@ def analyze(
     config: ConfigOption = None,
     thresholds: ThresholdOption = [],
     strict: StrictOption = False,
+    output: Annotated[Optional[str], typer.Option(
+        "--output", "-o", metavar="FILE",
+        help="Write to FILE (whole or not at all) instead of standard output, e.g. a "
+             "baseline for cnncost check --against.")] = None,
 ) -> None:
     """Analyze one architecture: totals, guideline summary, per layer, op type or block."""
 
@@ -234,13 +240,15 @@ def analyze(
 
         result = _analysis(spec, _loading(sets, variant, batch, input_shape, allow_unknown),
                            fuse, dtype, depth, config, thresholds, strict, format, device)
+        if output:
+            refuse_overwrite(result.model.file or spec, output)
         text = analysis_text(result, format.value, layers=layers,
                              by=by.value if by else None, terminal=terminal())
-        if convention is None:
-            return text
-        from cnncost.report.conventions import with_tool_figure
-        return with_tool_figure(text, result, convention.value, format.value,
-                                other_tables=layers or by is not None, terminal=terminal())
+        if convention is not None:
+            from cnncost.report.conventions import with_tool_figure
+            text = with_tool_figure(text, result, convention.value, format.value,
+                                    other_tables=layers or by is not None, terminal=terminal())
+        return write_file(output, text) if output else text
 
     run(body)
 
@@ -457,6 +465,8 @@ def import_(
 
         if not model.lower().endswith(".onnx"):
             raise UsageError(f"{model}: cnncost imports ONNX models (.onnx)")
+        if output:
+            refuse_overwrite(model, output)
         loading = _loading([], None, batch, input_shape, False)
         text = spec_text(load_model(model, **{k: v for k, v in loading.items()
                                               if k not in ("settings", "variant")}),
@@ -472,31 +482,6 @@ def write_file(path: str, text: str | bytes) -> str:
     write_whole(path, [text])
     diagnose(f"wrote {path}")
     return ""
-
-
-def write_whole(path: str, chunks: Any) -> int:
-    """Write text or bytes chunks to a file, whole or not at all: through a temporary file
-    renamed into place once the last chunk is written (an error on the way, in writing or in
-    making the chunks, leaves nothing). The bytes written."""
-    import tempfile
-    from pathlib import Path
-
-    target = Path(path)
-    temp = None
-    try:
-        with tempfile.NamedTemporaryFile("wb", dir=target.parent or ".", delete=False,
-                                         prefix=f".{target.name}.") as f:
-            temp = f.name
-            for chunk in chunks:
-                f.write(chunk.encode() if isinstance(chunk, str) else chunk)
-        size = os.path.getsize(temp)
-        os.replace(temp, target)
-        return size
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        if temp and os.path.exists(temp):
-            os.unlink(temp)
 
 
 @app.command()
@@ -520,13 +505,17 @@ def export(
         if weights not in ("random", "zeros"):
             raise UsageError(f"--weights {weights}: random or zeros")
         model = load_model(spec, parse_sets(sets), variant, batch)
+        refuse_overwrite(model.file or spec, output)
         proto = export_onnx(model, weights=weights, seed=seed)
-        if proto.ByteSize() > 2**31 - 1:
-            raise UsageError(f"{spec}: the ONNX model would be over 2 GB; cnncost writes "
-                             f"models up to 2 GB")
         return write_file(output, proto.SerializeToString())
 
     run(body)
+
+
+MaximizeOption = Annotated[list[str], typer.Option(
+    "--maximize", metavar="COLUMN|x|y",
+    help="Larger is better for this column of the Pareto front (by default smaller is), e.g. "
+         "mult_adds or an accuracy column; x and y name the first and second.")]
 
 
 class SweepFormat(str, Enum):
@@ -552,10 +541,13 @@ def sweep(
         "--budget", metavar="FILE", help="Keep the configurations within this budget file's "
                                          "limits (and the spec's own).")] = None,
     pareto: Annotated[Optional[str], typer.Option(
-        "--pareto", metavar="X,Y", help="Keep the Pareto front of two columns (both "
-                                        "minimised), e.g. mult_adds,latency.")] = None,
+        "--pareto", metavar="X,Y", help="Keep the Pareto front of two columns, each "
+                                        "minimised unless --maximize names it, e.g. "
+                                        "latency,mult_adds.")] = None,
+    maximize: MaximizeOption = [],
     format: Annotated[SweepFormat, typer.Option(
-        "--format", "-f", help="table (the first 1000 rows), csv or jsonl (every row).")]
+        "--format", "-f", help="table (the first 1000 rows; grids up to 10^5), csv or jsonl "
+                               "(every row; up to 10^7 without -o).")]
     = SweepFormat.table,
     output: OutputOption = None,
 ) -> None:
@@ -575,7 +567,11 @@ def sweep(
         job = Sweep(spec, axes, variant=variant, settings=parse_sets(sets), batch=batch,
                     fuse=fuse.value, dtype=dtype.value, device=_device(device))
         limits = views.sweep_limits(job, budgets)
-        front = views.pareto_axes(job, pareto) if pareto else None
+        if maximize and not pareto:
+            raise UsageError("--maximize names a column of --pareto X,Y; give --pareto too")
+        front = views.pareto_axes(job, pareto, maximize) if pareto else None
+        views.check_size(job, format.value, front is not None, output is not None)
+
         def built() -> Any:  # the rows; none built at all is an error, before anything is written
             yielded = False
             for block in views.rows(job, limits, front, advance):
@@ -585,7 +581,7 @@ def sweep(
                 raise UsageError(f"no configuration of {spec} could be built: "
                                  f"{job.result.first_error}")
 
-        with _progress(job.size) as advance:
+        with _progress(job.size) as advance, _sigterm_exits():
             blocks = built()
             if format == SweepFormat.table:
                 shown, total = views.table_rows(job, blocks)
@@ -607,6 +603,27 @@ def sweep(
         return ""
 
     run(body)
+
+
+@contextmanager
+def _sigterm_exits() -> Iterator[None]:
+    """While a sweep runs, SIGTERM ends it as SIGINT does: by an exception, so that a file
+    being written with -o is removed on the way out (write_whole); the exit code is the
+    shell's for a signal, 128 + 15 = 143."""
+    import signal
+
+    def stop(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class _progress:
@@ -668,13 +685,16 @@ def measure(
     input_shape: InputShapeOption = None,
     threads: Annotated[int, typer.Option(
         "--threads", min=1, max=1024, help="onnxruntime intra-op threads.")] = 1,
-    runs: Annotated[int, typer.Option(
-        "--runs", min=1, max=100_000, help="Timed runs, at least (and at least --seconds "
-                                           "of them).")] = 20,
+    runs: Annotated[Optional[int], typer.Option(
+        "--runs", min=1, max=100_000, show_default=False,
+        help="Exactly this many timed runs after the warm-up. With --seconds too: at least "
+             "this many, and for at least that long. Neither: 20 runs and at least 1 s.")] = None,
     warmup: Annotated[int, typer.Option("--warmup", min=0, max=10_000,
                                         help="Untimed runs first.")] = 3,
-    seconds: Annotated[float, typer.Option(
-        "--seconds", min=0.0, max=3600.0, help="Keep timing for at least this long.")] = 1.0,
+    seconds: Annotated[Optional[float], typer.Option(
+        "--seconds", min=0.0, max=3600.0, show_default=False,
+        help="Time runs until this many seconds have passed (at least 1 run, at most "
+             "100,000). With --runs too: see --runs.")] = None,
     device: DeviceOption = None,
     format: FormatOption = Format.table,
 ) -> None:
@@ -690,10 +710,11 @@ def measure(
         ort = runtime()
         loading = _loading(sets, variant, batch, input_shape, False)
         model = load_model(spec, **loading)
+        profile = _device(device)  # a bad profile is said before the runs
         is_onnx = model.source_format == "onnx" and input_shape is None and batch is None
         timing = time_model(model.file if is_onnx else model, threads=threads, runs=runs,
-                            warmup=warmup, min_seconds=seconds, max_runs=max(runs, 100_000))
-        a = run_analysis(model, device=_device(device))
+                            warmup=warmup, seconds=seconds)
+        a = run_analysis(model, device=profile)
         return measure_text(a, timing, f"onnxruntime {ort.__version__} (CPU)", format.value,
                             terminal())
 
@@ -712,13 +733,13 @@ def calibrate(
 
     def body() -> str:
         from dataclasses import replace
-        from pathlib import Path
 
         from cnncost.calibrate import calibrate as fit_profile
+        from cnncost.files import check_writable
         from cnncost.latency import device_yaml
 
-        if output and not Path(output).resolve().parent.is_dir():  # before a minute of work
-            raise UsageError(f"cannot write {output}: its folder does not exist")
+        if output:
+            check_writable(output)  # before a minute of measuring, not after
         count = [0]
 
         def progress(bench: str) -> None:
@@ -910,9 +931,7 @@ def plot_scatter(
     pareto: Annotated[bool, typer.Option(
         "--pareto/--no-pareto", help="Mark the Pareto front (smaller is better on both axes "
                                      "unless --maximize).")] = True,
-    maximize: Annotated[list[str], typer.Option(
-        "--maximize", metavar="x|y", help="Larger is better along this axis, for the Pareto "
-                                          "front.")] = [],
+    maximize: MaximizeOption = [],
     title: Annotated[Optional[str], typer.Option("--title", help="The chart's title.")] = None,
     sets: SetOption = [],
     variant: VariantOption = None,
@@ -929,12 +948,11 @@ def plot_scatter(
     def body() -> str:
         from cnncost.plots import scatter_figure
         from cnncost.points import model_rows, read_rows
+        from cnncost.sweeps import front_directions
 
         if bool(specs) == bool(rows):
             raise UsageError("give either SPECs to compare or --rows FILE, one of the two")
-        for axis in maximize:
-            if axis not in ("x", "y"):
-                raise UsageError(f"--maximize {axis}: x or y")
+        directions = front_directions((x, y), maximize)
         kind = _chart_format(output)
         if rows:
             found = read_rows(rows)
@@ -944,7 +962,7 @@ def plot_scatter(
                                        fuse, dtype, None, [], strict, Format.table, device))
         return write_file(output, scatter_figure(
             found, x, y, label=label, pareto=pareto, title=title or "",
-            maximize=("x" in maximize, "y" in maximize), fmt=kind))
+            maximize=directions, fmt=kind))
 
     run(body)
 

@@ -4,6 +4,7 @@ docs/ folder: a document by name, or the rows and paragraphs that define a metri
 from __future__ import annotations
 
 import re
+import textwrap
 from pathlib import Path
 
 from cnncost.errors import Problem, UsageError, suggest
@@ -21,12 +22,12 @@ def documents() -> dict[str, Path]:
     return {p.stem: p for p in sorted(root.glob("*.md"))} if root.is_dir() else {}
 
 
-def metric_rows() -> dict[str, list[str]]:
-    """Metric name -> the lines that define it: table rows whose first cell is `name`, with
-    the heading of their section."""
-    found: dict[str, list[str]] = {}
-    for name, path in documents().items():
-        heading = name
+def _defining_rows() -> list[tuple[str, str, str, list[str]]]:
+    """Table rows whose first cell is `name`, in every document: (name, document, the heading
+    of their section, the other cells)."""
+    found = []
+    for document, path in documents().items():
+        heading = document
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.startswith("#"):
                 heading = line.lstrip("# ").strip()
@@ -34,18 +35,44 @@ def metric_rows() -> dict[str, list[str]]:
             match = re.match(r"^\| `([a-z_0-9]+)` \|", line)
             if match:
                 cells = [c.strip() for c in line.strip().strip("|").split("|")]
-                found.setdefault(match.group(1), []).append(
-                    f"{match.group(1)} ({name}: {heading}): " + " | ".join(cells[1:]))
+                found.append((match.group(1), document, heading, cells[1:]))
     return found
+
+
+def metric_rows() -> dict[str, list[str]]:
+    """Name -> the lines that define it (metrics, and the other names documents define in
+    tables: commands, spec keys, JSON fields), each with the heading of its section."""
+    found: dict[str, list[str]] = {}
+    for name, document, heading, cells in _defining_rows():
+        found.setdefault(name, []).append(f"{name} ({document}: {heading}): " + " | ".join(cells))
+    return found
+
+
+def _index() -> str:
+    """``cnncost docs``: the documents; the metrics; then the other names the documents define,
+    under the document that defines each first."""
+    from cnncost.metrics import METRICS
+
+    def listed(names: list[str]) -> str:
+        return textwrap.fill(", ".join(sorted(names)), 78, initial_indent="  ",
+                             subsequent_indent="  ", break_on_hyphens=False)
+
+    metrics = [m.name for m in METRICS]
+    lines = ["Documents (cnncost docs NAME):", *(f"  {name}" for name in documents()), "",
+             "Metrics (cnncost docs METRIC):", listed(metrics)]
+    others: dict[str, list[str]] = {}
+    for name, document, _, _ in _defining_rows():
+        if name not in metrics and not any(name in names for names in others.values()):
+            others.setdefault(document, []).append(name)
+    for document, names in others.items():
+        lines += ["", f"Names defined in {document}.md (cnncost docs NAME):", listed(names)]
+    return "\n".join(lines) + "\n"
 
 
 def docs_text(topic: str | None) -> str:
     docs = documents()
     if topic is None:
-        lines = ["Documents (cnncost docs NAME):"]
-        lines += [f"  {name}" for name in docs]
-        lines += ["", "Metrics (cnncost docs METRIC):", "  " + ", ".join(sorted(metric_rows()))]
-        return "\n".join(lines) + "\n"
+        return _index()
     from cnncost.metrics import BY_NAME
 
     document = docs[topic].read_text(encoding="utf-8") if topic in docs else ""

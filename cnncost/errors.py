@@ -8,7 +8,7 @@ one ``SpecError``. The CLI turns any ``CnncostError`` into a message on stderr a
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,6 +139,49 @@ class SpecError(CnncostError):
 
 class UsageError(CnncostError):
     """A command-line value that does not make sense (unknown variable, bad --set)."""
+
+
+class ArgumentError(CnncostError):
+    """A Python API function given an argument it cannot use: the message names the function,
+    the argument and what it expects. Raised as one of the two below, so that ``except
+    TypeError`` and ``except ValueError`` catch it as well."""
+
+
+class ArgumentTypeError(ArgumentError, TypeError):
+    """An argument of the wrong type: None, an int for a model, a list for a grid, a bool
+    where a number belongs."""
+
+
+class ArgumentValueError(ArgumentError, ValueError):
+    """An argument of the right type but not a valid value: an unknown fuse, dtype or device
+    name, a batch below 1, an empty list of values."""
+
+
+WHOLE = "a whole number of at least 1"  # what argument(..., int, WHOLE, minimum=1) expects
+
+
+def argument(where: str, value: Any, types: type | tuple[type, ...], expected: str = "", *,
+             choices: Iterable[str] = (), minimum: float | None = None,
+             valid: Callable[[Any], bool] | None = None, optional: bool = False) -> Any:
+    """``value`` as the Python API accepts it, or the error saying what ``where`` (``"analyze():
+    fuse"``) expects: ArgumentTypeError unless it is one of ``types`` (a bool only when
+    ``bool`` is one of them) or None with ``optional``; ArgumentValueError unless it is one of
+    ``choices`` (listed in the message, or in the hint when ``expected`` is given), at least
+    ``minimum`` and ``valid``."""
+    if value is None and optional:
+        return None
+    kinds = types if isinstance(types, tuple) else (types,)
+    options, given = tuple(choices), bool(expected)
+    expected = expected or "one of " + ", ".join(repr(c) for c in options)
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        got = "None" if value is None else f"{type(value).__name__} {shown(repr(value), 40)}"
+        raise ArgumentTypeError(Problem(f"{where} must be {expected}, not {got}"))
+    if ((options and value not in options) or (minimum is not None and value < minimum)
+            or (valid is not None and not valid(value))):
+        hint = suggest(str(value), options, listing=given) if options else None
+        raise ArgumentValueError(Problem(f"{where} must be {expected}, not {shown(repr(value))}",
+                                         hint=hint or None))
+    return value
 
 
 def optional_module(name: str, message: str, extra: str) -> Any:

@@ -151,12 +151,21 @@ def names_a_spec(name: str, budgets: BudgetFile) -> bool:
     return is_file(spec) or is_file(beside) or spec in bundled()
 
 
+def unknown_entries(budgets: BudgetFile, names: list[str], done: str) -> list[Problem]:
+    """Budget file entries that name no spec file, no bundled spec and none of the models
+    ``names`` (those checked, or swept): typos, refused rather than silently unused."""
+    return [Problem(f"the budget file has limits for '{shown(name)}', which is no spec file, "
+                    f"no bundled spec and none of the models {done}", budgets.where.get(name),
+                    hint=suggest(name, names) or "name a model by its spec file or bundled name")
+            for name in budgets.models if name not in names and not names_a_spec(name, budgets)]
+
+
 def unchecked_entries(models: list[Model], budgets: BudgetFile | None) -> list[str]:
     """Budget entries for existing specs that were not among those checked."""
     return [name for name in unmatched_budgets(models, budgets) if names_a_spec(name, budgets)]
 
 
-BASELINE_HINT = "save one with: cnncost analyze SPEC --format json > baseline.json"
+BASELINE_HINT = "save one with: cnncost analyze SPEC --format json -o baseline.json"
 
 
 def read_baseline(path: str | Path) -> dict[str, Any]:
@@ -274,14 +283,8 @@ def run_check(models: list[Model], budgets: BudgetFile | None,
               baseline_file: str = "") -> list[Outcome]:
     outcomes: list[Outcome] = []
     problems: list[Problem] = []
-    for name in unmatched_budgets(models, budgets):
-        if names_a_spec(name, budgets):
-            continue  # listed as not checked (unchecked_entries)
-        problems.append(Problem(f"the budget file has limits for '{shown(name)}', which is no "
-                                f"spec file, no bundled spec and none of the models checked",
-                                budgets.where.get(name),
-                                hint=suggest(name, [n for m in models for n in m.names])
-                                or "name a model by its spec file or bundled name"))
+    if budgets:  # entries for specs not checked this time are listed (unchecked_entries)
+        problems += unknown_entries(budgets, [n for m in models for n in m.names], "checked")
     for model in models:
         if model.analysis.model.partial:
             problems.append(Problem(f"{model.label} is a partial analysis (unsupported ops "

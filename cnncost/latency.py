@@ -15,8 +15,9 @@ docs/latency.md states the model, its sources and its limits.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, NamedTuple
 
 from cnncost.errors import Problem, SpecError, UsageError, shown, suggest
@@ -80,10 +81,17 @@ class Estimate:
     seconds: tuple[float, ...]
     bound: tuple[str, ...]  # "compute", "memory" or "" per node
     dtype: str
+    host: tuple[int, ...] = ()  # per node, the node whose kernel runs it under the device's
+    # fusion: itself, or the conv it is fused into (whose time includes its work)
 
     @property
     def total(self) -> float:
         return sum(self.seconds) + self.device.overhead
+
+    def fused_into(self, index: int) -> int | None:
+        """The node whose kernel runs node ``index`` under the device's fusion, when another."""
+        host = self.host[index] if self.host else index
+        return None if host == index else host
 
 
 def layer_kind(op: Any, in_channels: int) -> str:
@@ -191,10 +199,13 @@ def kernel_time(k: Kernel, device: Device, dtype: str) -> tuple[float, str]:
 def estimate(graph: Graph, device: Device, dtype: str = "fp32",
              node_costs: tuple[Cost, ...] | None = None) -> Estimate:
     """The estimate of every node of ``graph`` on ``device``, under the device's fusion."""
+    from cnncost.passes.fuse import fusion_hosts
+
     seconds, bound = [0.0] * len(graph.nodes), [""] * len(graph.nodes)
     for k in kernels(graph, device.fuse, dtype, node_costs):
         seconds[k.node], bound[k.node] = kernel_time(k, device, dtype)
-    return Estimate(device, tuple(seconds), tuple(bound), dtype)
+    return Estimate(device, tuple(seconds), tuple(bound), dtype,
+                    fusion_hosts(graph, device.fuse))
 
 
 # -- profiles ----------------------------------------------------------------------------------
@@ -212,83 +223,183 @@ def load_device(ref: str) -> Device:
     """A bundled profile by name (``cnncost devices``) or a profile file."""
     from cnncost.files import is_file
 
-    path = Path(ref) if is_file(ref) else bundled_devices().get(ref)
+    if not isinstance(ref, (str, PurePath)) or not str(ref):
+        raise UsageError(Problem(f"a device is a profile name or a file, not {shown(repr(ref))}",
+                                 hint="cnncost devices lists the bundled profiles"))
+    text = str(ref)
+    if is_file(text) or "/" in text or text.endswith((".yaml", ".yml")):
+        return read_device(Path(text))  # a file, or a path that names none: read_text says
+    path = bundled_devices().get(text)
     if path is None:
-        raise UsageError(Problem(f"no such device profile: {ref}",
-                                 hint=(suggest(ref, bundled_devices(), listing=True) +
+        raise UsageError(Problem(f"no such device profile: {shown(text)}",
+                                 hint=(suggest(text, bundled_devices(), listing=True) +
                                        " (cnncost devices lists them)").strip()))
     return read_device(path)
 
 
+FIGURE_HINT = "write a plain number in SI units (per second, seconds, bytes): 484e9, 5e-6"
+
+
+def figure(raw: Any) -> float:
+    """A profile's figure as a float, or ValueError saying why it is none: a finite number,
+    written as YAML reads numbers (``1.5e9``) or as text Python reads (``484e9``)."""
+    if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+        raise ValueError(f"expected a plain number, not {_kind(raw)}")
+    try:
+        value = float(raw.strip() if isinstance(raw, str) else raw)
+    except (ValueError, OverflowError):
+        raise ValueError(f"expected a plain number, not {shown(repr(raw))}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"expected a finite number, not {shown(repr(raw))}")
+    return value
+
+
+class _Reader:
+    """The figures of one profile document, every problem collected with its key path."""
+
+    def __init__(self, problems: Any):
+        self.problems = problems
+
+    def section(self, doc: Any, key: str, known: tuple[str, ...], what: str) -> Any:
+        """The mapping under ``key`` (None when absent or not a mapping: a problem)."""
+        value = doc.get(key)
+        if value is None and key not in doc:
+            return None
+        if not isinstance(value, dict):
+            self.problems.add(f"expected a mapping of {what}, not {_kind(value)}",
+                              doc.where(key), hint=f"e.g. {key}: {{{known[0]}: ...}}")
+            return None
+        self.problems.unknown_keys(value, known)
+        return value
+
+    def number(self, section: Any, key: str, *, low: float = 0.0, high: float = 1e18,
+               positive: bool = False, required: bool = False, default: float = 0.0) -> float:
+        """``section[key]`` as a float: 0 (unless ``positive``) or from ``low`` to ``high``."""
+        if key not in section:
+            if required:
+                self.problems.add(f"missing '{key}'", section.loc,
+                                  hint="cnncost docs latency lists a profile's figures")
+            return default
+        where = section.where(key)
+        try:
+            value = figure(section[key])
+        except ValueError as exc:
+            self.problems.add(str(exc), where, hint=FIGURE_HINT)
+            return default
+        if value < 0:
+            self.problems.add(f"cannot be negative: {value:g}", where)
+        elif positive and value == 0:
+            self.problems.add("must be more than 0", where,
+                              hint="a rate or size of 0 would make every time infinite")
+        elif 0 < value < low:
+            self.problems.add(f"must be at least {low:g}, not {value:g}", where)
+        elif value > high:
+            self.problems.add(f"must be at most {high:g}, not {value:g}", where)
+        else:
+            return value
+        return default
+
+    def text(self, doc: Any, key: str, default: str) -> str:
+        value = doc.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            self.problems.add(f"expected text, not {_kind(value)}", doc.where(key))
+            return default
+        return str(value)
+
+    def texts(self, doc: Any, key: str) -> tuple[str, ...]:
+        value = doc.get(key)
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            self.problems.add(f"expected a list of text, not {_kind(value)}", doc.where(key))
+            return ()
+        for index, item in enumerate(value):
+            if not isinstance(item, str):
+                self.problems.add(f"expected text, not {_kind(item)}", value.where(index))
+        return tuple(str(item) for item in value)
+
+    def record(self, doc: Any, key: str) -> dict[str, Any]:
+        """A mapping of names to plain values (how a profile was fitted)."""
+        value = doc.get(key)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.problems.add(f"expected a mapping of names to values, not {_kind(value)}",
+                              doc.where(key))
+            return {}
+        for name, item in value.items():
+            if isinstance(item, (dict, list)) or item is None:
+                self.problems.add(f"a plain value (text or a number), not {_kind(item)}",
+                                  value.where(name))
+        return dict(value)
+
+
+def _kind(value: Any) -> str:
+    """What a wrong value is, in a message."""
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return shown(repr(value))
+
+
+DTYPE_KEYS = ("fp32", "fp16", "bf16", "int8")
+PEAK_HINT = ("peak_mult_adds is a mapping of dtype: multiply-accumulates per second, with fp32 "
+             "at least: peak_mult_adds: {fp32: 5.67e12}")
+
+
 def read_device(path: Path) -> Device:
+    """A profile file, or SpecError with every problem at its file, line and key path."""
     from cnncost.errors import Problems
-    from cnncost.spec.budget import split_quantity
+    from cnncost.ir import Loc
+    from cnncost.passes.fuse import FUSE_MODES
     from cnncost.spec.yamldoc import Map, load
 
     doc = load(path, "device profile")
-    problems = Problems()
     if not isinstance(doc, Map):
-        raise SpecError(Problem("a device profile is a mapping (see: cnncost docs latency)",
-                                getattr(doc, "loc", None)))
+        raise SpecError(Problem(f"a device profile is a mapping, not {_kind(doc)}",
+                                getattr(doc, "loc", None) or Loc(str(path), 1, 1, ""),
+                                hint="see: cnncost docs latency"))
+    problems = Problems()
     problems.unknown_keys(doc, PROFILE_KEYS)
-
-    def number(key: str, section: Any = doc, required: bool = False, at_most: float = 1e18,
-               default: float = 0.0) -> float:
-        if key not in section:
-            if required:
-                problems.add(f"missing '{key}'", section.loc)
-            return default
-        raw = section[key]
-        try:
-            value, unit = split_quantity(raw)
-            if unit:
-                raise ValueError(f"{raw!r}: write a plain number (SI units: per second, "
-                                 f"seconds, bytes)")
-        except ValueError as exc:
-            problems.add(str(exc), section.where(key))
-            return default
-        if value > at_most:
-            problems.add(f"{key} must be at most {at_most:g}", section.where(key))
-        return float(value)
-
-    peak: dict[str, float] = {}
-    raw_peak = doc.get("peak_mult_adds")
-    if not isinstance(raw_peak, Map) or "fp32" not in raw_peak:
-        problems.add("peak_mult_adds is a mapping of dtype: multiply-accumulates per second, "
-                     "with fp32 at least", doc.where("peak_mult_adds") if "peak_mult_adds" in
-                     doc else doc.loc)
-    else:
-        problems.unknown_keys(raw_peak, ("fp32", "fp16", "bf16", "int8"))
-        peak = {k: number(k, raw_peak) for k in raw_peak}
-    efficiency: dict[str, float] = {}
-    if isinstance(doc.get("efficiency"), Map):
-        problems.unknown_keys(doc["efficiency"], KINDS)
-        efficiency = {k: number(k, doc["efficiency"], at_most=1.0) for k in doc["efficiency"]}
-    cache = doc.get("cache")
-    if cache is not None and not isinstance(cache, Map):
-        problems.add("cache is {bytes: ..., bandwidth: ...}", doc.where("cache"))
-        cache = None
+    read = _Reader(problems)
+    rates = dict(low=1.0, positive=True)  # per second (or bytes): at least one
+    raw_peak = read.section(doc, "peak_mult_adds", DTYPE_KEYS,
+                            "dtype: multiply-accumulates per second, with fp32 at least")
+    if "peak_mult_adds" not in doc:
+        problems.add("missing 'peak_mult_adds'", doc.loc, hint=PEAK_HINT)
+    elif raw_peak is not None and "fp32" not in raw_peak:
+        problems.add("peak_mult_adds needs fp32 at least", raw_peak.loc, hint=PEAK_HINT)
+    peak = {k: read.number(raw_peak, k, default=1.0, **rates) for k in raw_peak or ()
+            if k in DTYPE_KEYS}
+    shares = dict(low=1e-12, high=1.0, positive=True)  # of the peak
+    raw_efficiency = read.section(doc, "efficiency", KINDS, "layer kind: share of the peak")
+    efficiency = {k: read.number(raw_efficiency, k, default=1.0, **shares)
+                  for k in raw_efficiency or () if k in KINDS}
+    cache = read.section(doc, "cache", ("bytes", "bandwidth"), "bytes and bandwidth")
+    if cache is not None:
+        cache_bytes = read.number(cache, "bytes", required=True, **rates)
+        cache_bandwidth = read.number(cache, "bandwidth", required=True, **rates)
     im2col = doc.get("im2col", False)
     if not isinstance(im2col, bool):
-        problems.add(f"im2col is true or false, not {shown(repr(im2col))}", doc.where("im2col"))
-        im2col = False
+        problems.add(f"expected true or false, not {_kind(im2col)}", doc.where("im2col"))
     fuse = doc.get("fuse", "none")
-    if fuse not in ("none", "bn-act"):
-        problems.add(f"fuse is none or bn-act, not {fuse!r}", doc.where("fuse"))
+    if fuse not in FUSE_MODES:
+        problems.add(f"fuse is none or bn-act, not {_kind(fuse)}", doc.where("fuse"),
+                     hint=suggest(str(fuse), FUSE_MODES))
+    calibration = read.record(doc, "calibration")
     device = Device(
-        name=str(doc.get("name", path.stem)), peak_mult_adds=peak,
-        bandwidth=number("bandwidth", required=True),
-        launch=number("launch", at_most=1.0), overhead=number("overhead", at_most=1.0),
-        vector_ops=number("vector_ops"),
-        cache_bytes=number("bytes", cache) if cache else 0.0,
-        cache_bandwidth=number("bandwidth", cache) if cache else 0.0,
-        overlap=number("overlap", at_most=1.0, default=1.0), fuse=str(fuse), im2col=im2col,
-        efficiency=efficiency, description=str(doc.get("description", "")),
-        sources=tuple(str(s) for s in doc.get("sources") or ()),
-        calibration=dict(doc.get("calibration") or {}), file=str(path))
-    if not problems and (min(peak.values(), default=0) <= 0 or device.bandwidth <= 0 or
-                         any(v <= 0 for v in efficiency.values())):
-        problems.add("peak_mult_adds, bandwidth and efficiencies must be positive", doc.loc)
+        name=read.text(doc, "name", path.stem), peak_mult_adds=peak,
+        bandwidth=read.number(doc, "bandwidth", required=True, default=1.0, **rates),
+        launch=read.number(doc, "launch", high=1.0), overhead=read.number(doc, "overhead",
+                                                                           high=1.0),
+        vector_ops=read.number(doc, "vector_ops", low=1.0),  # 0: as peak_mult_adds
+        cache_bytes=cache_bytes if cache is not None else 0.0,
+        cache_bandwidth=cache_bandwidth if cache is not None else 0.0,
+        overlap=read.number(doc, "overlap", high=1.0, default=1.0), fuse=str(fuse),
+        im2col=im2col is True, efficiency=efficiency,
+        description=read.text(doc, "description", ""), sources=read.texts(doc, "sources"),
+        calibration=calibration, file=str(path))
     if problems:
         raise SpecError(problems)
     return device

@@ -8,12 +8,13 @@ type), a bare word picks a variant.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from cnncost.errors import Problem, SpecError, UsageError, shown, suggest
+from cnncost.errors import WHOLE, Problem, SpecError, UsageError, argument, shown, suggest
 from cnncost.files import exists, is_file
 from cnncost.model import Model
 
@@ -64,9 +65,13 @@ class SpecRef:
         return name + ("@" + ",".join(settings) if settings else "")
 
 
-def parse_ref(text: str) -> SpecRef:
+def parse_ref(text: str | os.PathLike | SpecRef) -> SpecRef:
     """``name@variant,k=v`` -> SpecRef; without ``@`` the whole text is the spec, and so is a
-    text naming an existing file (``net@v2.yaml`` is a file, not net with variant v2.yaml)."""
+    text naming an existing file (``net@v2.yaml`` is a file, not net with variant v2.yaml).
+    A Path is read as its text; a SpecRef is already parsed."""
+    if isinstance(text, SpecRef):
+        return text
+    text = os.fspath(text)
     spec, at, settings = text.rpartition("@")
     if not at or not spec or is_file(text):
         return SpecRef(text)
@@ -87,21 +92,22 @@ def parse_ref(text: str) -> SpecRef:
     return SpecRef(spec, variant, overrides)
 
 
-def load_model(ref: str | SpecRef, settings: dict[str, Any] | None = None,
+def load_model(ref: str | os.PathLike | SpecRef, settings: dict[str, Any] | None = None,
                variant: str | None = None, batch: int | None = None, *,
                input_shape: tuple[int, ...] | None = None,
                allow_unknown: bool = False) -> Model:
     """The model a reference names (``mobilenet_v1@alpha=0.5``, a file, a file@variant, an
     ONNX model); ``settings`` (variables by name, values or their text), ``variant`` and
     ``batch`` win over what the reference says. ``input_shape`` and ``allow_unknown`` are for
-    ONNX models (cnncost.onnx_import). SpecError or UsageError lists every problem found."""
+    ONNX models (cnncost.onnx_import). SpecError or UsageError lists every problem found;
+    an argument of the wrong type or value is an ArgumentError."""
     from dataclasses import replace
 
     from cnncost.gcpause import paused_gc
     from cnncost.spec.build import build_model
 
-    if isinstance(ref, str):
-        ref = parse_ref(ref)
+    check_loading("load_model", ref, settings, variant, batch, input_shape, allow_unknown)
+    ref = parse_ref(ref)
     overrides = {**ref.overrides, **(settings or {})}
     if ref.spec.lower().endswith(".onnx"):
         from cnncost.onnx_import import load_onnx
@@ -115,6 +121,26 @@ def load_model(ref: str | SpecRef, settings: dict[str, Any] | None = None,
     with paused_gc():
         model = build_model(parsed(path), str(path), overrides, variant or ref.variant, batch)
     return replace(model, spec=ref.spec)  # as given: a path, or a bundled name (not its path)
+
+
+def check_loading(function: str, ref: Any, settings: Any = None, variant: Any = None,
+                  batch: Any = None, input_shape: Any = None, allow_unknown: Any = False) -> None:
+    """load_model's arguments (which ``function`` of the Python API was given) are of their
+    types and make sense, or an ArgumentError says which is not and what it must be."""
+    where = f"{function}():"
+    argument(f"{where} the spec", ref, (str, os.PathLike, SpecRef), "a spec reference such "
+             "as 'mobilenet_v2', 'mobilenet_v1@alpha=0.5' or the path of a .yaml or .onnx file")
+    argument(f"{where} settings", settings, dict, "a dict of variable name -> value",
+             optional=True)
+    for name in settings or ():
+        argument(f"{where} a settings key", name, str, "a variable name (text)")
+    argument(f"{where} variant", variant, str, "a variant name (text)", optional=True)
+    argument(f"{where} batch", batch, int, WHOLE, minimum=1, optional=True)
+    argument(f"{where} input_shape", input_shape, (tuple, list),
+             "1 to 8 whole numbers of at least 1, such as (1, 3, 224, 224)", optional=True,
+             valid=lambda shape: 0 < len(shape) <= 8 and all(
+                 type(n) is int and n >= 1 for n in shape))
+    argument(f"{where} allow_unknown", allow_unknown, bool, "True or False")
 
 
 def parsed(path: Path) -> Any:

@@ -9,25 +9,26 @@ Reshape-Transpose-Reshape, a linear layer as Gemm.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from cnncost.errors import Problem, UsageError
-from cnncost.ir import Graph, Node
+from cnncost.errors import Problem, UsageError, optional_module
+from cnncost.ir import Graph, Node, total_cost
 from cnncost.model import Model
 from cnncost.ops.base import axis_padding
+from cnncost.passes.costs import node_costs
 
 OPSET = 17
+MAX_ONNX_FILE = 2**31 - 1  # protobuf's limit on one message: the largest single .onnx file
 
 
 def export_onnx(model: Model, *, weights: str = "random", seed: int = 0) -> Any:
     """The ONNX ModelProto of ``model``; ``weights`` "random" (small normal values, BN
-    variance 1) or "zeros". UsageError for an op ONNX cannot express."""
+    variance 1) or "zeros". UsageError for an op ONNX cannot express, or for a model whose
+    weights would not fit in one ONNX file (refused before any weight is made)."""
     import numpy as np
 
-    from cnncost.onnx_import import onnx_module
-
-    onnx = onnx_module()
+    onnx = optional_module("onnx", "exporting ONNX models needs the onnx package", "onnx")
+    check_weight_bytes(model)
     writer = _Writer(model.graph, np.random.default_rng(seed), weights == "zeros")
     for index, node in enumerate(model.graph.nodes[1:], start=1):
         writer.node(index, node)
@@ -43,22 +44,32 @@ def export_onnx(model: Model, *, weights: str = "random", seed: int = 0) -> Any:
     result = helper.make_model(proto, opset_imports=[helper.make_opsetid("", OPSET)],
                                producer_name="cnncost")
     result.ir_version = 8  # onnxruntime 1.14 and newer read it
+    if result.ByteSize() > MAX_ONNX_FILE:
+        raise UsageError(_too_big(model, f"the ONNX model would be {result.ByteSize():,} bytes"))
     onnx.checker.check_model(result)
     return result
 
 
-def save_onnx(model: Model, path: str | Path, **options: Any) -> int:
-    """Write ``model`` to ``path`` (weights beside it in ``path.data`` past 2 GB); its bytes."""
-    import onnx
+def weight_bytes(model: Model) -> int:
+    """The bytes of the float32 weights an export writes: every parameter and BN statistic,
+    from the model's counts (nothing allocated)."""
+    total = total_cost(node_costs(model.graph))
+    return 4 * (total.params + total.buffers)
 
-    proto = export_onnx(model, **options)
-    size = proto.ByteSize()
-    if size > 2**31 - 1:
-        onnx.save(proto, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
-                  location=Path(path).name + ".data")
-    else:
-        onnx.save(proto, str(path))
-    return size
+
+def check_weight_bytes(model: Model) -> None:
+    """UsageError, before anything is allocated, when the weights alone pass ONNX's limit."""
+    size = weight_bytes(model)
+    if size > MAX_ONNX_FILE:
+        raise UsageError(_too_big(model, f"its float32 weights would be {size:,} bytes "
+                                         f"({size / 2**30:.1f} GiB)"))
+
+
+def _too_big(model: Model, what: str) -> Problem:
+    return Problem(f"{model.label}: {what}; an ONNX file holds at most "
+                   f"{MAX_ONNX_FILE:,} bytes (2 GiB)",
+                   hint="export a smaller configuration (a lower width or resolution), or "
+                        "compare candidates with cnncost analyze, which needs no weights")
 
 
 class _Writer:

@@ -112,10 +112,16 @@ def per_second(value: float, unit: str) -> str:
     return f"{shown}{unit}/s"
 
 
-def _notes(figure: Any, lines: list[str], width: int) -> None:
+def _notes(figure: Any, lines: list[str], width: int) -> Any:
+    """The notes under a chart, wrapped at ``width`` characters: their Text (None if none)."""
     if lines:
-        figure.supxlabel("\n".join(textwrap.fill(line, width) for line in lines),
-                         fontsize="small", color="0.3", ha="left", x=0.01)
+        return figure.supxlabel(_wrapped(lines, width), fontsize="small", color="0.3",
+                                ha="left", x=0.01)
+    return None
+
+
+def _wrapped(lines: list[str], width: int) -> str:
+    return "\n".join(textwrap.fill(line, width) for line in lines)
 
 
 # -- roofline ----------------------------------------------------------------------------------
@@ -319,6 +325,84 @@ def labelled(count: int, front: tuple[bool, ...], order: list[int]) -> set[int]:
     return set(on_front[::step])
 
 
+def label_note(count: int, chosen: int, placed: int) -> str:
+    """What the labels show: every point, or points of the front; and how many had no room."""
+    which = ("every point" if chosen == count else
+             f"{plural(chosen, 'point')} of the Pareto front")
+    if placed == chosen:
+        return f"Labelled: {which}."
+    left = chosen - placed
+    return (f"Labelled: {placed} of {'the ' + plural(count, 'point') if chosen == count else which}"
+            f"; {left} left out, with no room beside {'its point' if left == 1 else 'them'}.")
+
+
+LABEL_RADII = (3, 10, 20, 34, 52)  # points from its point a label may sit, nearest first
+LABEL_DIRECTIONS = ((1, 1), (1, -1), (-1, 1), (-1, -1), (1, 0), (-1, 0), (0, 1), (0, -1))
+LABEL_MARGIN = 3  # pixels kept clear around a label, and between a label and the frame
+LEADER_FROM = 10  # a label this far from its point or farther is joined to it by a line
+
+
+def place_labels(figure: Any, ax: Any, anchors: list[tuple[float, float]],
+                 names: list[str]) -> int:
+    """Label the points ``anchors`` (in order of priority) where no label overlaps another,
+    covers a labelled point or the legend, or touches the axes' frame: each label tries
+    spots around its point, nearest first (a small, deterministic search; a leader line
+    joins a label set apart). A label that finds no spot is left out. Lays the figure out
+    first and fixes the layout, so that the spots found are where the labels are drawn.
+    The number of labels placed."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.transforms import Bbox
+
+    FigureCanvasAgg(figure).draw()  # the layout, the axes' limits and the legend, final
+    figure.set_layout_engine("none")
+    renderer = figure.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer).padded(-LABEL_MARGIN)
+    points = ax.transData.transform(anchors) if anchors else []
+    dot = 3 * figure.dpi / 72  # a marker's half width, in pixels
+    markers = [Bbox.from_extents(px - dot, py - dot, px + dot, py + dot) for px, py in points]
+    legend = ax.get_legend()
+    taken = [legend.get_window_extent(renderer)] if legend is not None else []
+    placed = 0
+    for k, (anchor, name) in enumerate(zip(anchors, names)):
+        label = ax.annotate(name, anchor, xytext=(0, 0), textcoords="offset points",
+                            fontsize="x-small", color="0.2", gid="point-label")
+        spot = _free_spot(label, renderer, frame, taken + markers[:k] + markers[k + 1:])
+        if spot is None:
+            label.remove()
+            continue
+        box, (dx, dy) = spot
+        taken.append(box)
+        placed += 1
+        if max(abs(dx), abs(dy)) >= LEADER_FROM:
+            label.remove()
+            ax.annotate(name, anchor, xytext=(dx, dy), textcoords="offset points",
+                        fontsize="x-small", color="0.2", gid="point-label",
+                        ha=label.get_ha(), va=label.get_va(),
+                        arrowprops={"arrowstyle": "-", "color": "0.6", "linewidth": 0.5,
+                                    "shrinkA": 0, "shrinkB": 3})
+    return placed
+
+
+def _free_spot(label: Any, renderer: Any, frame: Any,
+               taken: list[Any]) -> tuple[Any, tuple[float, float]] | None:
+    """The first spot around its point where ``label`` fits (its box and offset), or None."""
+    from matplotlib.text import Text
+
+    for radius in LABEL_RADII:
+        for ux, uy in LABEL_DIRECTIONS:
+            offset = (ux * radius, uy * radius)
+            label.xyann = offset
+            label.set_ha({1: "left", -1: "right", 0: "center"}[ux])
+            label.set_va({1: "bottom", -1: "top", 0: "center"}[uy])
+            label.update_positions(renderer)
+            box = Text.get_window_extent(label, renderer)  # the text's, without a leader
+            clear = box.padded(LABEL_MARGIN)
+            if (frame.contains(box.x0, box.y0) and frame.contains(box.x1, box.y1)
+                    and not any(clear.overlaps(other) for other in taken)):
+                return box, offset
+    return None
+
+
 def log_scale(values: tuple[float, ...]) -> bool:
     return min(values) > 0 and max(values) / min(values) > LOG_SPAN
 
@@ -352,9 +436,6 @@ def scatter_figure(rows: Rows, x: str, y: str, *, label: str | None = None,
             ax.plot([p.x[i] for i in line], [p.y[i] for i in line], linestyle="none",
                     marker="o", markersize=6, color=COLORS["memory"], gid="pareto",
                     label=f"Pareto front ({len(line)})")
-        for i in sorted(shown):
-            ax.annotate(text(p.labels[i], 40), (p.x[i], p.y[i]), xytext=(4, 3),
-                        textcoords="offset points", fontsize="x-small", color="0.2")
         for axis, values, name in ((ax.xaxis, p.x, x), (ax.yaxis, p.y, y)):
             if log_scale(values):
                 (ax.set_xscale if axis is ax.xaxis else ax.set_yscale)("log")
@@ -363,18 +444,25 @@ def scatter_figure(rows: Rows, x: str, y: str, *, label: str | None = None,
         ax.set_xlabel(axis_label(x))
         ax.set_ylabel(axis_label(y))
         ax.grid(True, color="0.9")
-        if pareto:
-            ax.legend(loc="best")
-        ax.set_title(text(title or f"{y} against {x}", 100) + f": {count} points")
+        if pareto:  # above the axes, where it covers no point and no label
+            ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=2, frameon=False)
+        figure.suptitle(text(title or f"{y} against {x}", 100) + f": {count} points",
+                        x=0.01, ha="left", fontsize=STYLE["axes.titlesize"])  # over the legend
         better = " and ".join(f"{'larger' if big else 'smaller'} {name}"
                               for big, name in zip(maximize, (x, y)))
         notes = [f"Pareto front: the points no other point beats on both axes ({better} is "
-                 f"better)." if pareto else "",
-                 "Labelled: every point." if len(shown) == count else
-                 f"Labelled: {plural(len(shown), 'point')} of the Pareto front."]
+                 f"better)." if pareto else ""]
         if p.left_out:
             notes.append(f"Not shown: {plural(p.left_out, 'row')} without a value for {x} "
                          f"or {y}.")
-        _notes(figure, [" ".join(n for n in notes if n)], 130)
+        # the layout leaves room for the longest note the labels can need, then they are
+        # placed (place_labels fixes the layout) and the note says how many found room
+        chosen = [i for i in order if i in shown]
+        note = _notes(figure, [" ".join(n for n in notes + [
+            label_note(count, len(chosen), 0) + " 0000"] if n)], 130)
+        placed = place_labels(figure, ax, [(p.x[i], p.y[i]) for i in chosen],
+                              [text(p.labels[i], 40) for i in chosen])
+        note.set_text(_wrapped([" ".join(n for n in notes + [
+            label_note(count, len(chosen), placed)] if n)], 130))
 
     return render(draw, fmt, (9.0, 6.0), "cnncost-scatter")

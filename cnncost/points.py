@@ -17,6 +17,7 @@ from typing import Any
 
 from cnncost.errors import Problem, UsageError, shown, suggest
 from cnncost.metrics import BY_NAME
+from cnncost.report.render import FORMULA_STARTS
 
 ROWS_HINT = "a sweep's rows: CSV with a header line, or JSON lines (.jsonl), as cnncost sweep " \
             "writes them"
@@ -101,10 +102,13 @@ def _csv_rows(path: str, text: str) -> tuple[list[dict[str, Any]], list[int]]:
 
 
 def _cell(text: str) -> Any:
-    """A CSV value: an int, a float, None when empty, else the text."""
+    """A CSV value: an int, a float, None when empty, else the text (without the quote that
+    made it spreadsheet-safe: cnncost.report.render.spreadsheet_safe)."""
     text = text.strip()
     if not text:
         return None
+    if text.startswith("'") and text[1:].startswith(FORMULA_STARTS):
+        return text[1:]
     for kind in (int, float):
         try:
             value = kind(text)
@@ -195,6 +199,4 @@ def pareto_front(xs: tuple[float, ...] | list[float], ys: tuple[float, ...] | li
     equal points are all on the front or all off it (cnncost.sweeps.pareto_mask)."""
     from cnncost.sweeps import pareto_mask
 
-    sx = -1.0 if maximize[0] else 1.0
-    sy = -1.0 if maximize[1] else 1.0
-    return tuple(bool(v) for v in pareto_mask([sx * v for v in xs], [sy * v for v in ys]))
+    return tuple(bool(v) for v in pareto_mask(xs, ys, maximize))

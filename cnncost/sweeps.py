@@ -14,8 +14,9 @@ is split there and each part evaluated apart, down to single configurations if n
 configuration that cannot be built (channels rounding to 0, a kernel larger than its input)
 is counted and reported, never silently dropped.
 
-Rows come in blocks of at most ``block`` configurations, so that a grid of any size streams
-in bounded memory.
+Rows come in the grid's order (itertools.product's: the last variable fastest), in blocks of
+bounded size, so that a grid of any size streams in bounded memory; where a block holds
+several topologies, their rows are put back in order.
 """
 
 from __future__ import annotations
@@ -36,6 +37,12 @@ METRICS = ("params", "mult_adds", "mem_access", "peak_activation_bytes")
 MAX_AXIS = 10**6  # values of one variable
 MAX_CONFIGS = 10**10  # configurations of one sweep: about 3 hours at 10^6 a second; split
 # larger grids into parts (docs/examples/parallel_sweep.py)
+MAX_SPREAD = 4  # a box of several topologies holds up to this many blocks (boxes())
+MAX_IN_MEMORY = 10**7  # rows cnncost.sweep() returns at once (about 0.5 GB); Sweep.blocks()
+# streams larger grids
+
+
+Part = tuple[list[np.ndarray], dict[str, Any]]  # a box (index arrays) and its rows by column
 
 
 @dataclass(frozen=True)
@@ -150,6 +157,8 @@ class Sweep:
                                          f"numbers"))
         self.metrics = METRICS + (("latency",) if device is not None else ())
         self.result = Result(configurations=self.size)
+        self._arrays = [np.asarray(a.values) for a in axes]
+        self._kinds: list[np.ndarray] | None = None  # per variable: a kind per value
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -173,56 +182,108 @@ class Sweep:
         return head + ("," if self._fixed() else "@") + swept
 
     # -- blocks of rows ---------------------------------------------------------------------
-    def boxes(self) -> Iterator[list[np.ndarray]]:
-        """The grid cut into boxes of at most ``block`` configurations. A variable found to
-        change the topology (a probe along it, the others at their first value) is cut into
-        its groups first, so that a box seldom holds two topologies; then the last variables
-        are kept whole as far as they fit, the earlier ones cut in slices."""
-        if self.size <= self.block:  # one box: splitting it where needed costs less
-            yield [np.asarray(a.values) for a in self.axes]
-            return
-        grouped = [self._groups(i) for i in range(len(self.axes))]
-        for parts in itertools.product(*grouped):
-            yield from _blocks(list(parts), self.block)
+    # A box is a list of index arrays, one per variable (indices into its values): the
+    # configurations of their product, in the grid's order (the last variable fastest).
 
-    def _groups(self, i: int) -> list[np.ndarray]:
-        """The values of variable ``i``, in groups that give one topology when the other
-        variables are at their first value (one group when it never changes it)."""
-        values = np.asarray(self.axes[i].values)
-        if len(values) == 1:
-            return [values]
-        probe = [values if j == i else np.asarray(a.values[:1]) for j, a in enumerate(self.axes)]
-        try:
-            self._vectorised(probe)
-        except Varies as exc:
-            if exc.axes and exc.axes[0] == i and sum(map(len, exc.groups)) == len(values):
-                return [values[np.asarray(g)] for g in exc.groups]
-        except (Overflow, CnncostError):
-            pass
-        return [values]
+    def boxes(self) -> Iterator[list[np.ndarray]]:
+        """The grid cut into boxes in the grid's order, each a run of consecutive rows: the
+        last variables kept whole as far as they fit, the earlier ones cut in slices. A box
+        holds at most ``block`` configurations, or up to MAX_SPREAD times more where the
+        variables are found to change the topology (a probe along each, the others at their
+        first value): such a box is evaluated in pieces, one per topology, each about a block
+        (an expansion costs the same whatever its size; fewer, larger ones are faster)."""
+        size = self.block
+        if self.size > self.block:  # one box: splitting it where needed costs less
+            self._kinds = [self._probe(i) for i in range(len(self.axes))]
+            size *= min(MAX_SPREAD, math.prod(len(np.unique(k)) for k in self._kinds))
+        yield from _blocks([np.arange(n) for n in self.shape], size)
 
     def blocks(self, progress: Callable[[int], None] | None = None) -> Iterator[dict[str, Any]]:
         """Rows, a block at a time: column name -> array (variables, then metrics), in the
         grid's order (the last variable fastest). Configurations that cannot be built are
         left out and counted (``result``)."""
         for box in self.boxes():
-            for part in self._evaluate(box):
-                self.result.rows += len(part[self.metrics[0]])
-                yield part
+            block = self._block(box)
+            if block is not None:
+                self.result.rows += len(block[self.metrics[0]])
+                yield block
             if progress:
                 progress(math.prod(len(v) for v in box))
 
-    def _evaluate(self, box: list[np.ndarray]) -> Iterator[dict[str, Any]]:
-        """Rows of one box, split where configurations differ in topology."""
+    def _block(self, box: list[np.ndarray]) -> dict[str, Any] | None:
+        """The rows of one box in the grid's order: its parts, evaluated apart where the
+        topology differs, put back in place (None when none can be built)."""
+        parts = [part for piece in self._pieces(box) for part in self._evaluate(piece)]
+        if not parts:
+            return None
+        if len(parts) == 1 and parts[0][0] is box:  # one topology: already in order
+            return parts[0][1]
+        order = np.argsort(np.concatenate([self._positions(p) for p, _ in parts]),
+                           kind="stable")
+        return {k: np.concatenate([np.asarray(c[k]) for _, c in parts])[order]
+                for k in self.columns}
+
+    def _positions(self, box: list[np.ndarray]) -> np.ndarray:
+        """Each configuration's row number in the whole grid, in the box's order."""
+        strides = np.cumprod((self.shape + (1,))[:0:-1])[::-1]
+        shape = [1] * len(box)
+        total: Any = 0
+        for i, (index, stride) in enumerate(zip(box, strides)):
+            shape[i] = len(index)
+            total = total + index.reshape(shape) * int(stride)
+            shape[i] = 1
+        return np.broadcast_to(total, tuple(len(v) for v in box)).reshape(-1)
+
+    def _pieces(self, box: list[np.ndarray]) -> list[list[np.ndarray]]:
+        """A box cut where the values of a variable are known to give different topologies
+        (_kinds), so that a piece seldom holds two; the box itself when none does, or when
+        the grid is one box (not probed)."""
+        if self._kinds is None:
+            return [box]
+        cuts = [_split(index, kinds[index]) for index, kinds in zip(box, self._kinds)]
+        if all(len(c) == 1 for c in cuts):
+            return [box]
+        return [list(piece) for piece in itertools.product(*cuts)]
+
+    def _probe(self, i: int) -> np.ndarray:
+        """A kind per value of variable ``i``: values of different kinds give different
+        topologies when the other variables are at their first value."""
+        kinds = np.zeros(self.shape[i], dtype=np.intp)
+        if self.shape[i] > 1:
+            probe = [np.arange(n) if j == i else np.zeros(1, dtype=np.intp)
+                     for j, n in enumerate(self.shape)]
+            try:
+                self._vectorised(probe)
+            except Varies as exc:
+                if exc.axes and exc.axes[0] == i and sum(map(len, exc.groups)) == len(kinds):
+                    for kind, group in enumerate(exc.groups):
+                        kinds[np.asarray(group)] = kind
+            except (Overflow, CnncostError):
+                pass
+        return kinds
+
+    def _learn(self, axis: int, parts: list[np.ndarray]) -> None:
+        """Values of ``axis`` found to give different topologies get different kinds, so
+        that the next boxes are cut there before any expansion (a grid's boxes often hold
+        the same values of a variable)."""
+        if self._kinds is not None:
+            kinds = self._kinds[axis]
+            for part in parts[1:]:
+                kinds[part] = kinds.max() + 1
+
+    def _evaluate(self, box: list[np.ndarray]) -> Iterator[Part]:
+        """Rows of one box, split where configurations differ in topology: (the part, its
+        rows) for each part."""
         try:
-            yield self._vectorised(box)
+            yield box, self._vectorised(box)
             return
         except Varies as exc:
             axis = exc.axes[0] if exc.axes else -1
             if axis >= 0 and len(exc.groups) > 1 and sum(map(len, exc.groups)) == \
                     len(box[axis]):  # one part per way the decision goes: one topology each
-                for group in exc.groups:
-                    part = box[axis][np.asarray(group)]
+                parts = [box[axis][np.asarray(group)] for group in exc.groups]
+                self._learn(axis, parts)
+                for part in parts:
                     yield from self._evaluate([part if i == axis else v
                                                for i, v in enumerate(box)])
                 return
@@ -242,10 +303,13 @@ class Sweep:
         for piece in (box[axis][:half], box[axis][half:]):
             yield from self._evaluate([piece if i == axis else v for i, v in enumerate(box)])
 
+    def _values(self, box: list[np.ndarray]) -> list[np.ndarray]:
+        return [values[index] for values, index in zip(self._arrays, box)]
+
     def _settings(self, box: list[np.ndarray]) -> dict[str, Any]:
         settings = dict(self.fixed)
         k = len(box)
-        for i, (axis, values) in enumerate(zip(self.axes, box)):
+        for i, (axis, values) in enumerate(zip(self.axes, self._values(box))):
             if len(values) == 1:
                 settings[axis.name] = values[0].item()
             else:
@@ -261,13 +325,13 @@ class Sweep:
         model = load_model(self.ref.spec, self._settings(box), self.variant, self.batch)
         figures = _figures(model.graph, self.fuse, self.bytes, self.device, self.dtype)
         shape = tuple(len(v) for v in box)
-        columns = _grid_columns(self.axes, box)
+        columns = _grid_columns(self.axes, self._values(box))
         for name in self.metrics:
             columns[name] = np.broadcast_to(np.asarray(figures[name]), shape).reshape(-1)
         self.result.topologies.add(_topology(model.graph))
         return columns
 
-    def _single(self, box: list[np.ndarray]) -> Iterator[dict[str, Any]]:
+    def _single(self, box: list[np.ndarray]) -> Iterator[Part]:
         """One configuration, by the scalar path (Python integers: no overflow)."""
         from cnncost.analysis import analyze, figures
         from cnncost.library import load_model
@@ -279,10 +343,10 @@ class Sweep:
         except CnncostError as exc:
             self._invalid(exc)
             return
-        columns = _grid_columns(self.axes, box)
+        columns = _grid_columns(self.axes, self._values(box))
         for name in self.metrics:
             columns[name] = np.asarray([values[name]])
-        yield columns
+        yield box, columns
 
     def _invalid(self, exc: CnncostError) -> None:
         self.result.invalid += 1
@@ -292,7 +356,8 @@ class Sweep:
 
 def _blocks(values: list[np.ndarray], block: int) -> Iterator[list[np.ndarray]]:
     """``values`` (one array per variable) cut into boxes of at most ``block``
-    configurations: the last variables whole as far as they fit, the earlier ones in slices."""
+    configurations, in the grid's order: the last variables whole as far as they fit, the
+    earlier ones in slices."""
     inner, cut = 1, len(values)
     while cut > 0 and inner * len(values[cut - 1]) <= block:
         cut -= 1
@@ -312,6 +377,13 @@ def _blocks(values: list[np.ndarray], block: int) -> Iterator[list[np.ndarray]]:
 def value_text(value: Any) -> str:
     """A swept value as written on the grid: 0.35 (repr of the float), 224."""
     return repr(value) if isinstance(value, float) else str(value)
+
+
+def _split(index: np.ndarray, kinds: np.ndarray) -> list[np.ndarray]:
+    """``index`` cut into its values' kinds (itself when all are of one kind)."""
+    if len(index) < 2 or (kinds == kinds[0]).all():
+        return [index]
+    return [index[kinds == kind] for kind in np.unique(kinds)]
 
 
 def _widest(box: list[np.ndarray]) -> list[int]:
@@ -350,11 +422,32 @@ def _figures(graph: Any, fuse: str, size: int, device: Any, dtype: str) -> dict[
     return figures
 
 
-def pareto_mask(x: Any, y: Any) -> np.ndarray:
-    """Whether each point is on the Pareto front when smaller is better on both axes: no
-    other point is at least as good on both and better on one (equal points are all on the
-    front or all off it)."""
+def front_directions(axes: tuple[str, str], maximize: Sequence[str]) -> tuple[bool, bool]:
+    """Which of a Pareto front's two columns are maximised: ``--maximize`` names each one
+    by its column's name or as ``x``/``y`` (the first or the second); the rest are minimised.
+    The same option in ``cnncost sweep`` and ``cnncost plot scatter``."""
+    wanted = [False, False]
+    for name in maximize:
+        matches = [i for i, (alias, column) in enumerate(zip("xy", axes)) if name in
+                   (alias, column)]
+        if not matches:
+            raise UsageError(Problem(
+                f"--maximize {shown(name)}: the Pareto front is of {axes[0]} and {axes[1]}",
+                hint=f"--maximize names one of them (or x, y): --maximize {axes[1]}"))
+        for i in matches:
+            wanted[i] = True
+    return wanted[0], wanted[1]
+
+
+def pareto_mask(x: Any, y: Any, maximize: tuple[bool, bool] = (False, False)) -> np.ndarray:
+    """Whether each point is on the Pareto front: no other point is at least as good on both
+    axes and better on one (equal points are all on the front or all off it). Smaller is
+    better on an axis unless ``maximize`` says otherwise."""
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if maximize[0]:
+        x = -x
+    if maximize[1]:
+        y = -y
     if not len(x):
         return np.zeros(0, dtype=bool)
     order = np.lexsort((y, x))
@@ -367,10 +460,3 @@ def pareto_mask(x: Any, y: Any) -> np.ndarray:
     mask = np.zeros(len(x), dtype=bool)
     mask[order] = on
     return mask
-
-
-def pareto(x: Any, y: Any) -> np.ndarray:
-    """Indices of the Pareto front's points (pareto_mask), in order of x."""
-    mask = pareto_mask(x, y)
-    index = np.flatnonzero(mask)
-    return index[np.lexsort((np.asarray(y)[index], np.asarray(x)[index]))]

@@ -62,7 +62,10 @@ def test_table_spells_out_the_metrics():
     assert "mult-adds (multiply-accumulates" in out
     assert "mem_access (memory access cost" in out
     assert "568,740,352" in out  # exact counts, grouped
-    assert "Conv2d_13.pointwise.conv" in out
+    # at 80 columns a layer's name is nested under its block; wider, it is written whole
+    assert "\nConv2d_13\n  depthwise.conv " in out and "\n  pointwise.conv " in out
+    wide = cli("analyze", SPEC, "--layers", env={"COLUMNS": "200"}).stdout
+    assert "\nConv2d_13.pointwise.conv " in wide
 
 
 def test_by_op_and_by_block_tables():

@@ -303,7 +303,8 @@ def test_markdown_for_a_ci_job_summary(budget_file):
     assert result.stdout.startswith("### cnncost check: 1 exceeded")
     # the model heads its rows; each limit is a row of its own
     assert "| mobilenet_v1 |  |  |" in result.stdout
-    assert "|   params | budget | 4,231,976 | 4M | FAIL |" in result.stdout
+    # the limit in the value's unit; over by 4,231,976 - 4,000,000 = 231,976 = 5.8% of 4M
+    assert "|   params | 4,231,976 | 4,000,000 | FAIL +231,976 (+5.8%) |" in result.stdout
 
 
 def test_check_csv(budget_file):

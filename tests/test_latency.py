@@ -4,16 +4,19 @@ CLI's --device on analyze/compare/check, budgets in seconds, calibration and mea
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 from fractions import Fraction
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cnncost.analysis import analyze, figures
 from cnncost.builder import GraphBuilder, make_op
 from cnncost.errors import SpecError, UsageError
-from cnncost.latency import (Device, bundled_devices, device_yaml, estimate, kernel_time, kernels,
-                             load_device, read_device)
+from cnncost.latency import (KINDS, Device, Kernel, bundled_devices, device_yaml, estimate,
+                             kernel_time, kernels, load_device, read_device)
 from cnncost.library import load_model
 from cnncost.spec.budget import SECONDS, parse_quantity
 
@@ -190,6 +193,39 @@ def test_analyze_with_a_device_in_every_format():
     assert csv.exit_code == 0 and "latency" in csv.stdout.splitlines()[0]
 
 
+def test_layers_fused_by_the_device_say_where_they_run_in_every_format():
+    # phone_soc fuses bn-act while the counts stay under fuse=none: mobilenet_v2's stem is
+    # conv -> bn -> relu6, one kernel on the device, three layers in the counts
+    doc = cli_json("analyze", "mobilenet_v2", "--device", "phone_soc", "--layers")
+    rows = {r["name"]: r for r in doc["layers"]}
+    assert [rows[n]["latency_fused_into"] for n in ("stem.conv", "stem.bn", "stem.relu6")] == \
+        [None, "stem.conv", "stem.conv"]
+    assert [rows[n]["fused_into"] for n in ("stem.bn", "stem.relu6")] == [None, None]  # counts
+    assert rows["stem.bn"]["latency"] == 0 and rows["stem.conv"]["latency"] > 0
+    # each conv's BN, and its ReLU6 where there is one (not after a projection), run in the
+    # conv's kernel: stem 2 + first block (dw bn, relu6; project bn) 3 + 16 blocks x (expand
+    # bn, relu6; dw bn, relu6; project bn) 5 + head 2 = 87
+    fused = [r for r in doc["layers"] if r["latency_fused_into"]]
+    assert len(fused) == 2 + 3 + 16 * 5 + 2 and {r["op"] for r in fused} == {"batchnorm", "relu6"}
+    csv = cli("analyze", "mobilenet_v2", "--device", "phone_soc", "--layers", "-f", "csv")
+    header, *lines = csv.stdout.splitlines()
+    row = dict(zip(header.split(","), next(line for line in lines if line.startswith("stem.bn,"))
+                   .split(",")))
+    assert (row["latency"], row["bound"], row["latency_fused_into"]) == \
+        ("", "fused -> conv", "stem.conv")
+    table = cli("analyze", "mobilenet_v2", "--device", "phone_soc", "--layers").stdout
+    stem_bn = next(line for line in table.splitlines() if line.startswith("stem.bn "))
+    assert stem_bn.rstrip().endswith("fused -> conv") and " 0 " not in stem_bn[-30:]
+    assert "project_bn" in table and "fused -> project" in table  # named within the block
+    words = " ".join(table.split())
+    assert "estimated latency on phone_soc (fuse=bn-act)" in words
+    assert "latency estimated for phone_soc under its own fusion (fuse=bn-act: BN folded" in words
+    assert "counts under fuse=none" in words
+    # a device that fuses nothing: no layer runs in another's kernel
+    unfused = cli_json("analyze", "mobilenet_v2", "--device", "gtx1080ti")
+    assert not any(r["latency_fused_into"] for r in unfused["layers"])
+
+
 def test_compare_sorts_by_latency_and_needs_a_device_for_it():
     doc = cli_json("compare", "resnet50", "mobilenet_v2", "shufflenet_v2", "--device",
                    "desktop_cpu", "--sort", "latency")
@@ -306,6 +342,43 @@ def test_fitting_recovers_a_known_device():
                                                           rel=0.05)
 
 
+_counts = st.integers(min_value=0, max_value=10**13)
+_kernel = st.builds(Kernel, node=st.just(1), kind=st.sampled_from(("", *KINDS)),
+                    mult_adds=_counts, elementwise_ops=_counts, bytes=_counts,
+                    im2col_bytes=_counts)
+
+
+@settings(max_examples=25, deadline=None)
+@given(work=st.lists(st.lists(_kernel, min_size=1, max_size=3).map(tuple), min_size=1,
+                     max_size=4),
+       seconds=st.lists(st.floats(min_value=1e-300, max_value=1e300), min_size=4, max_size=4),
+       cache=st.sampled_from((0.0, 1e6)))
+def test_the_fit_never_overflows_and_its_profile_reads_back(tmp_path_factory, work, seconds,
+                                                             cache):
+    # times no device could give (1e-300 s, 1e300 s) pull the simplex as far as it goes; the
+    # parameters are clamped before math.exp, so the fit ends with a finite device that
+    # read_device accepts
+    from cnncost.calibrate import fit
+
+    device, rms = fit(work, seconds[:len(work)], cache)
+    figures_ = [*device.peak_mult_adds.values(), *device.efficiency.values(), device.bandwidth,
+                device.vector_ops, device.cache_bandwidth, device.launch, device.overhead,
+                device.overlap, rms]
+    assert all(math.isfinite(v) for v in figures_), figures_
+    path = tmp_path_factory.mktemp("fit") / "fitted.yaml"
+    path.write_text(device_yaml(device))
+    assert read_device(path).peak_mult_adds["fp32"] == pytest.approx(
+        device.peak_mult_adds["fp32"])
+
+
+@pytest.mark.parametrize("seconds", [[], [0.0], [-1.0], [math.inf], [math.nan]])
+def test_the_fit_refuses_times_that_are_not_positive_and_finite(seconds):
+    from cnncost.calibrate import fit
+
+    with pytest.raises(ValueError):
+        fit([kernels(pointwise(), "none")] * len(seconds), seconds)
+
+
 def test_calibrate_measures_and_writes_a_profile_that_loads(tmp_path):
     pytest.importorskip("onnxruntime")
     from cnncost.calibrate import calibrate, micro_benchmarks
@@ -349,3 +422,139 @@ def test_measure_without_onnxruntime_says_what_to_install(monkeypatch):
         from cnncost.measure import runtime
         runtime()
     assert "cnncost[measure]" in caught.value.format()
+
+
+# -- how many runs measure times, and models onnxruntime cannot run --------------------------
+
+class FakeSession:
+    """An onnxruntime session stand-in: counts its runs, each of which moves ``clock`` on by
+    ``step`` seconds, and raises ``error`` (onnxruntime's words) when given one."""
+
+    def __init__(self, clock: list[float], step: float = 0.25, error: str = ""):
+        self.clock, self.step, self.error, self.calls = clock, step, error, 0
+
+    def get_inputs(self):
+        from types import SimpleNamespace
+
+        return [SimpleNamespace(name="x", shape=["N", 3, 4, 4])]
+
+    def run(self, outputs, feed):
+        assert feed["x"].shape == (1, 3, 4, 4)  # a symbolic batch runs as 1
+        self.calls += 1
+        self.clock[0] += self.step
+        if self.error:
+            raise RuntimeError(self.error)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """measure's clock, moved on only by FakeSession runs: no real time is asserted on."""
+    import cnncost.measure
+    from types import SimpleNamespace
+
+    now = [0.0]
+    monkeypatch.setattr(cnncost.measure, "time", SimpleNamespace(perf_counter=lambda: now[0]))
+    return now
+
+
+@pytest.mark.parametrize("runs, seconds, timed", [
+    (20, None, 20),  # --runs alone: exactly that many
+    (1, None, 1),
+    (None, 1.0, 4),  # --seconds alone: until 1 s has passed, at 0.25 s a run: 4 runs
+    (None, 0.0, 1),  # at least one run
+    (10, 1.0, 10),  # both: 10 runs take 2.5 s, past the second
+    (2, 1.0, 4),  # both: 2 runs take 0.5 s, two more reach the second
+    (None, None, 20),  # neither: 20 runs (5 s here) and at least 1 s
+])
+def test_measure_times_the_runs_asked_for(clock, runs, seconds, timed):
+    from cnncost.measure import time_session
+
+    session = FakeSession(clock)
+    timing = time_session(session, warmup=3, runs=runs, seconds=seconds)
+    assert (timing.runs, session.calls, timing.warmup) == (timed, 3 + timed, 3)
+
+
+def test_measure_by_seconds_stops_at_the_run_limit(clock, monkeypatch):
+    import cnncost.measure
+
+    monkeypatch.setattr(cnncost.measure, "MAX_RUNS", 50)
+    session = FakeSession(clock, step=0.0)  # runs that take no time never reach the second
+    assert cnncost.measure.time_session(session, warmup=0, seconds=1.0).runs == 50
+
+
+def test_a_model_that_fails_when_run_names_the_model_and_the_node(clock):
+    from cnncost.measure import time_session
+
+    said = ("[ONNXRuntimeError] : 1 : FAIL : Non-zero status code returned while running Conv "
+            "node. Name:'stage2.conv1' Status Message: Invalid input shape: {1,3}")
+    with pytest.raises(SpecError) as caught:
+        time_session(FakeSession(clock, error=said), warmup=1, runs=5, name="net.onnx")
+    assert ("onnxruntime cannot run net.onnx, node 'stage2.conv1': Non-zero status code"
+            in caught.value.format())
+
+
+def _exported(tmp_path, change) -> str:
+    """A small exported model, changed by ``change(model)`` with onnx's own API."""
+    pytest.importorskip("onnxruntime")
+    onnx = pytest.importorskip("onnx")
+    from cnncost.onnx_export import export_onnx
+
+    model = export_onnx(load_model("mobilenet_v1@alpha=0.25,resolution=32"))
+    change(model)
+    path = tmp_path / "model.onnx"
+    onnx.save(model, str(path))
+    return str(path)
+
+
+def _double_first_weight(model) -> None:
+    # float64 weights for a float32 conv: cnncost counts it, onnxruntime refuses its types
+    import numpy as np
+    from onnx import numpy_helper
+
+    name = model.graph.node[0].input[1]
+    for tensor in model.graph.initializer:
+        if tensor.name == name:
+            tensor.CopyFrom(numpy_helper.from_array(
+                numpy_helper.to_array(tensor).astype(np.float64), name))
+
+
+@pytest.mark.parametrize("change, words", [
+    (_double_first_weight, "node 'Conv2d_0.conv'"),
+    (lambda model: setattr(model, "ir_version", 99), "IR version: 99"),
+])
+def test_measure_refuses_a_model_onnxruntime_cannot_load(tmp_path, change, words):
+    path = _exported(tmp_path, change)
+    assert cli("analyze", path).exit_code == 0  # cnncost reads it: only onnxruntime fails
+    result = cli("measure", path, "--runs", "1")
+    assert result.exit_code == 2 and not result.stdout
+    assert f"onnxruntime cannot load {path}" in result.stderr and words in result.stderr
+    assert "Traceback" not in result.stderr and ".cc:" not in result.stderr
+
+
+def test_measure_runs_exactly_the_runs_asked_for():
+    pytest.importorskip("onnxruntime")
+    doc = cli_json("measure", "mobilenet_v1@alpha=0.25,resolution=32", "--runs", "7",
+                   "--warmup", "1")
+    assert (doc["measured"]["runs"], doc["measured"]["warmup"]) == (7, 1)
+
+
+@pytest.mark.parametrize("output, words", [
+    ("{tmp}", "it is a directory"),
+    ("{tmp}/no/such/folder/mine.yaml", "its folder does not exist"),
+    ("{tmp}/a_file/mine.yaml", "Not a directory"),
+    ("/proc/mine.yaml", "cannot create a file in /proc"),
+])
+def test_calibrate_refuses_an_output_it_cannot_write_before_measuring(tmp_path, monkeypatch,
+                                                                       output, words):
+    import cnncost.calibrate
+
+    def measuring(**options):
+        raise AssertionError("measured before checking the output")
+
+    monkeypatch.setattr(cnncost.calibrate, "calibrate", measuring)
+    (tmp_path / "a_file").write_text("")
+    target = output.format(tmp=tmp_path)
+    result = cli("calibrate", "-o", target)
+    assert result.exit_code == 2 and words in result.stderr and not result.stdout
+    assert f"cannot write {target}" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]  # no probe left behind

@@ -240,6 +240,103 @@ def test_hostile_labels_are_text_in_the_chart(tmp_path):
     assert "\\x1b[31m" in texts  # a control character is shown, never written
 
 
+def drawn_scatter(monkeypatch, rows, x: str, y: str, fmt: str, **options):
+    """The scatter's bytes, and the matplotlib Figure they were saved from (to measure it)."""
+    from matplotlib.figure import Figure
+
+    figures = []
+    save = Figure.savefig
+
+    def keep(figure, *args, **kwargs):
+        figures.append(figure)
+        return save(figure, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
+    data = plots.scatter_figure(rows, x, y, fmt=fmt, **options)
+    return data, figures[-1]
+
+
+def label_boxes(figure) -> tuple[list, object]:
+    """The window extents of the points' labels (their text, without leader lines), and the
+    axes' extent, measured with the renderer of the layout the chart was saved with."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    ax = figure.axes[0]
+    labels = [t for t in ax.texts if t.get_gid() == "point-label"]
+    for label in labels:
+        label.update_positions(renderer)
+    return [Text.get_window_extent(t, renderer) for t in labels], ax.get_window_extent(renderer)
+
+
+@pytest.mark.parametrize("fmt", ["png", "svg"])
+def test_scatter_labels_never_overlap_nor_touch_the_frame(monkeypatch, tmp_path, fmt):
+    # 15 points (every one labelled) in a tight cluster whose long labels cannot all sit
+    # beside their points, a second cluster at the frame's corner, and one point far away
+    lines = ["label,x,y"] + [f'"mobilenet_v2@width={1 + i / 100:.2f},resolution=224",'
+                             f"{100 + (i % 4) * 0.4},{50 + (i // 4) * 0.3}" for i in range(10)]
+    lines += [f"corner{i},{900 + i},{900 - i}" for i in range(4)] + ["alone,500,400"]
+    path = tmp_path / "crowd.csv"
+    path.write_text("\n".join(lines) + "\n")
+    data, figure = drawn_scatter(monkeypatch, read_rows(str(path)), "x", "y", fmt)
+    boxes, frame = label_boxes(figure)
+    assert 4 <= len(boxes) < 15  # some found room, some could not (and the note says so)
+    for i, a in enumerate(boxes):
+        # inside the axes, a pixel or more from the frame
+        assert frame.x0 + 1 <= a.x0 and a.x1 <= frame.x1 - 1, (i, a, frame)
+        assert frame.y0 + 1 <= a.y0 and a.y1 <= frame.y1 - 1, (i, a, frame)
+        for b in boxes[i + 1:]:
+            assert not a.overlaps(b), (a, b)
+    note = f"Labelled: {len(boxes)} of the 15 points; {15 - len(boxes)} left out"
+    if fmt == "svg":
+        assert note in words(data)
+        assert "alone" in words(data) and "corner0" in words(data)
+    else:
+        assert data.startswith(PNG_SIGNATURE)
+        assert note in figure.get_supxlabel().replace("\n", " ")
+
+
+def test_scatter_labels_are_placed_the_same_every_time(monkeypatch, tmp_path):
+    path = tmp_path / "rows.csv"
+    path.write_text(ROWS)
+    first = plots.scatter_figure(read_rows(str(path)), "mult_adds", "latency", fmt="svg")
+    assert first == plots.scatter_figure(read_rows(str(path)), "mult_adds", "latency",
+                                         fmt="svg")
+
+
+def test_maximize_names_a_column_as_sweep_does(tmp_path):
+    rows = tmp_path / "sweep.csv"
+    rows.write_text(ROWS)
+    by_name, by_axis = tmp_path / "name.svg", tmp_path / "axis.svg"
+    common = ("plot", "scatter", "--rows", str(rows), "--x", "mult_adds", "--y", "latency")
+    named = written(cli(*common, "--maximize", "latency", "-o", str(by_name)), by_name)
+    assert named == written(cli(*common, "--maximize", "y", "-o", str(by_axis)), by_axis)
+    # smaller mult_adds, larger latency: a (1, 9) beats every other point
+    assert markers(named, "pareto") == 1 and markers(named, "points") == 6
+    refused(cli(*common, "--maximize", "resolution", "-o", str(tmp_path / "s.svg")),
+            "--maximize resolution: the Pareto front is of mult_adds and latency")
+
+
+def test_every_documented_scatter_has_a_front_of_more_than_one_point(tmp_path):
+    import shlex
+
+    from conftest import ROOT
+    from test_docs import shell_examples
+
+    documented = [line for _, _, lines in shell_examples() for line in lines
+                  if line.startswith("cnncost plot scatter")]
+    assert len(documented) >= 2  # docs/plots.md: models, and a sweep's rows
+    for line in documented:
+        words_ = shlex.split(line)[1:]
+        at = words_.index("-o")
+        out = tmp_path / Path(words_[at + 1]).with_suffix(".svg").name
+        words_[at + 1] = str(out)
+        words_ = [str(ROOT / w) if w.startswith("docs/") else w for w in words_]
+        data = written(cli(*words_), out)
+        assert markers(data, "pareto") > 1, line
+
+
 # -- bad input: exit 2, a message with a hint, no traceback, no file ---------------------------
 
 def test_an_unknown_metric_has_a_did_you_mean(tmp_path):
@@ -458,25 +555,90 @@ def browser() -> str | None:
     return None
 
 
-def test_the_report_runs_in_a_headless_browser(report, tmp_path):
+def headless_browser() -> str:
+    """The browser to run pages in; the test is skipped when there is none."""
     found = browser()
     if found is None:
         others = [n for n in ("firefox",) if shutil.which(n)]
         pytest.skip("no headless browser installed: none of " + ", ".join(BROWSERS) +
                     (f" (found {others[0]}, which cannot dump the page's DOM)" if others else "")
                     + "; on Debian: apt-get install chromium")
-    page = report.read_text()
+    return found
+
+
+def probed(found: str, page: str, tmp_path: Path, *options: str) -> dict:
+    """Load ``page`` in the headless browser; what its probe script wrote into the body's
+    data-probe attribute."""
     probe = tmp_path / "probe.html"
-    probe.write_text(page.replace("<head>", "<head>\n" + CATCH_ERRORS, 1)
-                     .replace("</body>", PROBE + "\n</body>", 1))
+    probe.write_text(page)
     result = subprocess.run(
         [found, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
          "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
+         "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", *options, "--dump-dom",
          probe.as_uri()], capture_output=True, text=True, timeout=120)
     match = re.search(r'data-probe="([^"]*)"', result.stdout)
     assert match, result.stderr[-2000:]
-    state = json.loads(html.unescape(match.group(1)))
+    return json.loads(html.unescape(match.group(1)))
+
+
+def test_the_report_runs_in_a_headless_browser(report, tmp_path):
+    found = headless_browser()
+    page = report.read_text()
+    state = probed(found, page.replace("<head>", "<head>\n" + CATCH_ERRORS, 1)
+                   .replace("</body>", PROBE + "\n</body>", 1), tmp_path)
     assert state["errors"] == [] and state["svgs"] == 2
     assert state["sort"] == "descending" and len(state["values"]) == 85
     assert state["values"] == sorted(state["values"], reverse=True)
+
+
+# how wide the page is, and each table's box: its content's width and the width it is given
+WIDTHS = """<script>
+document.body.setAttribute("data-probe", JSON.stringify({
+  page: document.documentElement.scrollWidth,
+  tables: Array.prototype.map.call(document.querySelectorAll(".wide"), function (box) {
+    return [box.querySelector("thead").textContent.trim().slice(0, 40), box.scrollWidth,
+            box.clientWidth]; })}));
+</script>"""
+
+
+def test_the_report_fits_a_1400_pixel_window(tmp_path):
+    """At 1400 px the page never scrolls sideways, and each table of mobilenet_v2 with a device
+    (the per-layer table's 15 columns, latency and bound among them) fits its box."""
+    found = headless_browser()
+    path = tmp_path / "report.html"
+    written(cli("report", "mobilenet_v2", "--device", "phone_soc", "--no-charts", "-o",
+                str(path)), path)
+    state = probed(found, path.read_text().replace("</body>", WIDTHS + "\n</body>", 1),
+                   tmp_path, "--window-size=1400,900")
+    assert 0 < state["page"] <= 1400
+    assert len(state["tables"]) == 6  # summary, guidelines, findings, by op, by block, layers
+    for header, content, box in state["tables"]:
+        assert content <= box, f"the table headed {header!r} is {content} px in {box} px"
+
+
+def test_the_report_has_the_findings_and_the_roll_ups(report, small):
+    page = report.read_text()
+    tables = parse(page).tables
+    # summary, guidelines, findings, by op type, by block, per layer
+    assert len(tables) == 6
+    findings = sum(min(10, len(v.findings)) for v in small.guidelines)
+    assert findings > 0 and tables[2]["body_rows"] == findings  # the 10 costliest each
+    assert tables[3]["body_rows"] == len(small.by_kind) and "weights" in tables[3]["headers"]
+    assert tables[4]["body_rows"] == len(small.blocks) and "kernels" in tables[4]["headers"]
+    costliest = max((f for v in small.guidelines for f in v.findings),
+                    key=lambda f: f.mem_access)
+    assert html.escape(costliest.subject).replace(".", ".<wbr>") in page
+    for section in ("guidelines", "by-op", "by-block", "layers"):
+        assert f'<a href="#{section}">' in page and f'<section id="{section}">' in page
+
+
+def test_the_report_shows_no_markdown():
+    """cnncost's notes write commands in backticks; the page sets them as code."""
+    from cnncost.report.html import prose
+
+    assert prose("`cnncost guidelines` lists <all>") == \
+        "<code>cnncost guidelines</code> lists &lt;all&gt;"
+    result = cli("report", SMALL, "--no-charts")
+    assert result.exit_code == 0, result.stderr
+    text = re.sub(r"<script>.*?</script>", "", result.stdout, flags=re.DOTALL)
+    assert "`" not in text and "<code>cnncost guidelines</code>" in text

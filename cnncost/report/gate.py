@@ -154,11 +154,38 @@ def check_rows(outcomes: list[Outcome]) -> tuple[dict[str, Any], ...]:
             "model": o.model, "metric": o.metric, "kind": o.kind,
             "value": _number(o.metric, o.value), "value_text": _shown(o.metric, o.value),
             "limit": _number(o.metric, o.limit), "limit_text": o.limit_text,
+            "limit_shown": _limit_shown(o),
             "status": "pass" if o.passed else "FAIL", "passed": o.passed,
+            "verdict": "pass" if o.passed else f"FAIL {over}",
             "over_by": _number(o.metric, o.over), "over_share": o.over_share,
             "over_text": over, "source": o.source,
         })
     return tuple(rows)
+
+
+def _limit_shown(o: Outcome) -> str:
+    """A limit in the unit its figure is shown in (``8,000,000`` beside ``304,296``, not
+    ``8M``); a regression limit says what it is: ``310,381 (baseline+2%)``."""
+    if o.metric == GUIDELINES:
+        return o.limit_text
+    if o.kind == "regression":  # one word, which wraps whole
+        return f"{_shown(o.metric, o.limit)} (baseline+{_allowance(o.limit_text)})"
+    return _shown(o.metric, o.limit)
+
+
+def _allowance(limit_text: str) -> str:
+    """The increase a regression limit allows: ``2%`` of ``48,332,800 + 2%``."""
+    return limit_text.rpartition(" + ")[2]
+
+
+def _listed(value: Any) -> Any:
+    """A list (the guidelines that warn, or must pass) as text for CSV: ``G2; G3``."""
+    return "; ".join(value) if isinstance(value, list) else value
+
+
+# what a check's metric could be mistaken for: said under the table when it appears
+METRIC_NOTES = {"params": "params: every trainable parameter (weights + biases + BN gamma and "
+                          "beta), not the weights alone"}
 
 
 def _notes(outcomes: list[Outcome], models: list[Any], not_given: Any) -> list[str]:
@@ -170,6 +197,8 @@ def _notes(outcomes: list[Outcome], models: list[Any], not_given: Any) -> list[s
     if not_given:
         notes.append("budget entries for specs not given here, not checked: " +
                      ", ".join(not_given))
+    notes += [METRIC_NOTES[m] for m in dict.fromkeys(o.metric for o in outcomes)
+              if m in METRIC_NOTES]
     if models:
         notes.append(convention_note(models[0].analysis))
     return notes
@@ -182,16 +211,21 @@ def _unchecked(outcomes: list[Outcome], models: list[Any]) -> list[str]:
 
 def check_table(outcomes: list[Outcome], models: list[Any], not_given: Any = ()) -> Table:
     failed = sum(1 for o in outcomes if not o.passed)
+    rows = tuple({**row, "value": _listed(row["value"]), "limit": _listed(row["limit"])}
+                 for row in check_rows(outcomes))
     return Table(
         "cnncost check: " + ("all limits hold" if not failed else f"{failed} exceeded"),
         (Column("model", "model", TEXT), Column("metric", "model, metric", TEXT, wrap=False),
-         Column("kind", "kind", TEXT, optional=2), Column("value_text", "value", TEXT),
-         Column("limit_text", "limit", TEXT), Column("status", "status", VERDICT),
-         Column("over_text", "over by", TEXT), Column("source", "limit from", TEXT,
-                                                       optional=1),
+         Column("kind", "kind", TEXT, human=False), Column("value_text", "value", TEXT),
+         Column("limit_text", "limit as written", TEXT, human=False),
+         Column("limit_shown", "limit", TEXT, machine=False),
+         Column("status", "status", VERDICT, human=False),
+         Column("verdict", "status", VERDICT, machine=False),
+         Column("over_text", "over by", TEXT, human=False),
+         Column("source", "limit from", TEXT, optional=1),
          Column("value", "raw value", TEXT, human=False),
          Column("limit", "raw limit", TEXT, human=False)),
-        check_rows(outcomes), tuple(_notes(outcomes, models, not_given)), group_by="model")
+        rows, tuple(_notes(outcomes, models, not_given)), group_by="model")
 
 
 def check_document(outcomes: list[Outcome], models: list[Any],
@@ -213,6 +247,28 @@ def check_document(outcomes: list[Outcome], models: list[Any],
     }
 
 
+def _case_name(row: dict[str, Any]) -> str:
+    """A test case's name: the limit as written (``params <= 4M``, ``guidelines G2, G3
+    pass``, ``mult_adds <= baseline + 2%``)."""
+    if row["metric"] == GUIDELINES:
+        return f"guidelines {row['limit_text']}"
+    if row["kind"] == "regression":
+        return f"{row['metric']} <= baseline + {_allowance(row['limit_text'])}"
+    return f"{row['metric']} <= {row['limit_text']}"
+
+
+def _failure_sentence(model: str, row: dict[str, Any]) -> str:
+    """``mobilenet_v1: params is 4,231,976, over its limit of 4,000,000 by 231,976 (5.8%).``"""
+    if row["metric"] == GUIDELINES:
+        broken = row["over_by"]
+        verb = "warns" if len(broken) == 1 else "warn"
+        return (f"{model}: {' and '.join(broken)} {verb}, and its budget requires "
+                f"{', '.join(row['limit'])} to pass.")
+    return (f"{model}: {row['metric']} is {row['value_text']}, over its limit of "
+            f"{row['limit_shown']} by {_shown(row['metric'], row['over_by'])} "
+            f"({100 * row['over_share']:.1f}%).")
+
+
 def junit_xml(outcomes: list[Outcome], models: list[Any]) -> str:
     """JUnit XML: one test suite per model, one test case per limit; a limit exceeded is a
     failure whose message says by how much. A model without limits is a skipped case."""
@@ -224,17 +280,14 @@ def junit_xml(outcomes: list[Outcome], models: list[Any]) -> str:
         suite = ElementTree.SubElement(root, "testsuite", name=model.label)
         suite_failures = 0
         for row in mine:
-            case = ElementTree.SubElement(
-                suite, "testcase", classname=f"cnncost.{model.label}",
-                name=f"{row['metric']} <= {row['limit_text']}" if row["kind"] == "budget"
-                else f"{row['metric']} regression <= {row['limit_text']}")
+            case = ElementTree.SubElement(suite, "testcase", classname=f"cnncost.{model.label}",
+                                          name=_case_name(row))
             if row["status"] != "pass":
                 suite_failures += 1
-                failure = ElementTree.SubElement(
-                    case, "failure", type="BudgetExceeded",
-                    message=f"{model.label}: {row['metric']} is {row['value_text']}, over the "
-                            f"limit {row['limit_text']} by {row['over_text']}")
-                failure.text = f"limit from {row['source']}"
+                failure = ElementTree.SubElement(case, "failure", type="BudgetExceeded",
+                                                 message=_failure_sentence(model.label, row))
+                failure.text = (f"The baseline is {row['source']}." if row["kind"] == "regression"
+                                else f"The limit is written at {row['source']}.")
         if not mine:
             case = ElementTree.SubElement(suite, "testcase", classname=f"cnncost.{model.label}",
                                           name="budget")

@@ -19,9 +19,12 @@ from cnncost.errors import printable
 from cnncost.metrics import BY_NAME
 from cnncost.report.render import cell
 from cnncost.report.tables import (BYTES, COUNT, NUMBER, RATIO, SECONDS, SHAPE, SHARE, VERDICT,
-                                   Column, Table, guidelines_table, layers_table, summary_table)
+                                   Column, Table, blocks_table, findings_table, guidelines_table,
+                                   kinds_table, layers_table, summary_table)
 
 NUMERIC = (COUNT, SHARE, BYTES, RATIO, NUMBER, SECONDS, SHAPE)  # sorted as numbers
+NAMES = ("name", "subject")  # columns of dotted names (layers, blocks), set in monospace
+FINDINGS = 10  # the costliest findings per guideline shown (cnncost guidelines lists all)
 
 CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
@@ -31,11 +34,15 @@ h2 { font-size: 1.25em; margin-top: 2em; border-bottom: 1px solid #ddd; }
 nav a { margin-right: 1.2em; }
 .lead { color: #555; margin-top: 0; }
 table { border-collapse: collapse; margin: 0.5em 0; }
-th, td { padding: 0.25em 0.7em; border-bottom: 1px solid #eee; vertical-align: top; }
+th, td { padding: 0.25em 0.6em; border-bottom: 1px solid #eee; vertical-align: top; }
 th { text-align: left; font-weight: 600; background: #f6f6f6; }
 th small { font-weight: normal; color: #666; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td.name { font-family: ui-monospace, Menlo, Consolas, monospace; white-space: nowrap; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num { white-space: nowrap; }
+td.name { font-family: ui-monospace, Menlo, Consolas, monospace; }
+.wide { max-width: 100%; overflow-x: auto; }
+code { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 0.95em;
+       background: #f3f3f3; padding: 0 0.2em; border-radius: 3px; }
 tfoot td { font-weight: 600; border-top: 2px solid #ccc; }
 .pass { color: #17701d; font-weight: 600; }
 .warn { color: #9a5b00; font-weight: 600; }
@@ -102,6 +109,16 @@ def escape(value: Any) -> str:
     return html.escape(printable(str(value)), quote=True)
 
 
+def prose(text: str) -> str:
+    """cnncost's own notes as HTML: escaped, with `code` in backticks set as code."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", escape(text))
+
+
+def name_html(name: str) -> str:
+    """A dotted name that may break after its dots, and nowhere else."""
+    return escape(name).replace(".", ".<wbr>")
+
+
 def report_html(a: Analysis, charts: bool = True) -> str:
     """The whole report; with ``charts``, the per-layer chart and, when the analysis has a
     device, the roofline (both need matplotlib: the ``plot`` extra)."""
@@ -144,15 +161,18 @@ def page(a: Analysis, figures: list[tuple[str, str, str]]) -> str:
     shape = "x".join(map(str, a.graph.nodes[0].shape))
     lead.append(f"{escape(model.label)}: input {shape}, {len(a.graph.nodes) - 1} layers")
     sections = [("summary", "Summary", table_html(summary_table(a))),
-                ("guidelines", "ShuffleNet V2 guidelines", table_html(guidelines_table(a)))]
+                ("guidelines", "ShuffleNet V2 guidelines", table_html(guidelines_table(a)) +
+                 "\n<h3>Findings</h3>\n" + table_html(findings_table(a, FINDINGS)))]
     if figures:
         sections.append(("charts", "Charts", "\n".join(
-            f'<figure id="{name}">\n{svg}\n<figcaption>{escape(caption)}</figcaption>\n'
+            f'<figure id="{name}">\n{svg}\n<figcaption>{prose(caption)}</figcaption>\n'
             f'</figure>' for name, caption, svg in figures)))
-    sections.append(("layers", "Per layer",
-                     '<p class="note">Click a column\'s header to sort by it, again to reverse; '
-                     '# is the order of the network.</p>\n' +
-                     table_html(layers_table(a), sortable=True)))
+    sections += [("by-op", "By op type", table_html(kinds_table(a))),
+                 ("by-block", "By block", table_html(blocks_table(a))),
+                 ("layers", "Per layer",
+                  '<p class="note">Click a column\'s header to sort by it, again to reverse; '
+                  '# is the order of the network.</p>\n' +
+                  table_html(layers_table(a), sortable=True))]
     definitions = "".join(f"<li><b>{name}</b>: {escape(BY_NAME[name].definition)}</li>"
                           for name in ("mult_adds", "mem_access",
                                        *(("latency",) if a.latency else ())))
@@ -193,10 +213,10 @@ def table_html(table: Table, *, sortable: bool = False) -> str:
                      for number, row in enumerate(table.rows, 1))
     foot = (f"<tfoot>{_row(columns, table.totals, False)}</tfoot>\n"
             if table.totals else "")
-    notes = "".join(f'\n<p class="note">{escape(note)}</p>' for note in table.notes)
+    notes = "".join(f'\n<p class="note">{prose(note)}</p>' for note in table.notes)
     kind = ' class="sortable"' if sortable else ""
-    return (f"<table{kind}>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n"
-            f"{foot}</table>{notes}")
+    return (f'<div class="wide">\n<table{kind}>\n<thead><tr>{head}</tr></thead>\n<tbody>\n'
+            f"{body}\n</tbody>\n{foot}</table>\n</div>{notes}")
 
 
 def _th(column: Column, sortable: bool) -> str:
@@ -224,8 +244,10 @@ def _row(columns: list[Column], row: dict[str, Any], sortable: bool) -> str:
         value = row.get(c.key)
         shown = escape(cell(c, value))
         classes = ("num" if c.kind in NUMERIC and c.kind != SHAPE else
-                   "name" if c.key == "name" else
+                   "name" if c.key in NAMES else
                    shown if c.kind == VERDICT and shown in ("pass", "warn") else "")
+        if c.key in NAMES:
+            shown = name_html(cell(c, value))
         attributes = f' class="{classes}"' if classes else ""
         if sortable and c.kind in NUMERIC:
             attributes += f' data-value="{escape(_sort_value(c, value))}"'

@@ -9,6 +9,7 @@ escaped in every format, rich never parses it, and markdown escapes its own synt
 from __future__ import annotations
 
 import io
+import numbers
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -93,14 +94,29 @@ def grouped(table: Table) -> Table:
     sections = set()
     last = object()
     for row in table.rows:
-        if row.get(table.group_by) != last:
-            last = row.get(table.group_by)
+        value = row.get(table.group_by)
+        if value != last:
+            last = value
             if rows:
                 sections.add(len(rows))
-            rows.append({first: last})
-        rows.append({**row, first: "  " + str(row.get(first, ""))})
+            if value:  # rows outside any group stand as they are
+                rows.append({first: value})
+        rows.append({**row, first: ("  " if value else "") + str(row.get(first, ""))})
     return replace(table, columns=columns, rows=tuple(rows), sections=frozenset(sections),
                    group_by="")
+
+
+def nested(table: Table) -> Table:
+    """A narrow drawing of a table of dotted names (``table.nest``): each block's name heads
+    its rows, which show their names within it (``expand.conv`` under ``stage2.block1``)."""
+    if not table.nest:
+        return table
+    from dataclasses import replace
+
+    block, short = table.nest
+    first = next(c.key for c in table.columns if c.human)
+    rows = tuple({**row, first: row[short]} if row.get(block) else row for row in table.rows)
+    return grouped(replace(table, rows=rows, group_by=block, nest=()))
 
 
 def to_markdown(tables: Sequence[Table]) -> str:
@@ -128,8 +144,27 @@ def to_csv(table: Table) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([c.key for c in columns])
     for row in table.rows:
-        writer.writerow([machine_cell(c, row.get(c.key)) for c in columns])
+        writer.writerow([csv_cell(c, row.get(c.key)) for c in columns])
     return out.getvalue()
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet cell a formula
+
+
+def spreadsheet_safe(text: str) -> str:
+    """Text that a spreadsheet opening the CSV shows, never runs (CSV injection): a leading
+    =, +, -, @, tab or carriage return gets a single quote before it, as spreadsheet
+    exporters do. The one place cnncost does it: every CSV it writes comes through here."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def csv_cell(column: Column, value: Any) -> Any:
+    """A CSV cell: machine_cell, with text (names, labels, notes) made spreadsheet-safe;
+    numbers such as -3 stay numbers."""
+    cell = machine_cell(column, value)
+    if isinstance(cell, str) and not isinstance(value, numbers.Number):
+        return spreadsheet_safe(cell)
+    return cell
 
 
 def to_json(document: dict[str, Any]) -> str:
@@ -178,14 +213,18 @@ def to_text(tables: Sequence[Table], terminal: Terminal = Terminal()) -> str:
 
 def _fitted(table: Table, width: int) -> Any:
     """The first drawing of ``table`` that fits: as it is; compact (counts with SI prefixes,
-    headers without their explanations, which move to a note); compact without optional
-    columns, least important first; else a stack of records."""
+    headers without their explanations, which move to a note); compact with names nested
+    under their blocks (``table.nest``); that without optional columns, least important
+    first; else a stack of records."""
     human = [c for c in table.columns if c.human]
     levels = sorted({c.optional for c in human if c.optional}, reverse=True)
-    attempts = [(False, None), (True, None)] + [(True, level) for level in levels]
-    for compact, drop in attempts:
+    narrow = nested(table)
+    attempts = [(table, False, None), (table, True, None), *(
+        [(narrow, True, None)] if narrow is not table else []), *(
+        (narrow, True, level) for level in levels)]
+    for drawn, compact, drop in attempts:
         shown = [c for c in human if not (drop and c.optional >= drop)]
-        widths = _layout(table, shown, compact, width)
+        widths = _layout(drawn, shown, compact, width)
         if widths is None:
             continue
         notes = list(table.notes)
@@ -197,7 +236,7 @@ def _fitted(table: Table, width: int) -> Any:
             left = [c.header.replace("\n", " ") for c in human if c not in shown]
             notes.append("not shown at this width: " + ", ".join(left) +
                          " (widen the terminal, or set COLUMNS)")
-        return _rich_table(table, shown, compact, widths, notes)
+        return _rich_table(drawn, shown, compact, widths, notes)
     if table.transpose:  # one column per model; as many models a table as fit, at least two
         from dataclasses import replace
 
@@ -308,7 +347,9 @@ def _layout(table: Table, columns: list[Column], compact: bool,
 def _text(value: str, column: Column | None = None) -> Any:
     from rich.text import Text
 
-    style = VERDICT_STYLES.get(value.strip(), "") if column and column.kind == VERDICT else ""
+    verdict = value.split(maxsplit=1)[:1]  # "FAIL +1 (+0.0%)" is styled as FAIL
+    style = VERDICT_STYLES.get(verdict[0], "") if verdict and column and \
+        column.kind == VERDICT else ""
     return Text(printable(value), style=style)
 
 

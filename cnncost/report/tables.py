@@ -46,6 +46,8 @@ class Table:
     totals: dict[str, Any] | None = None  # a last row, set apart (table and markdown only)
     transpose: bool = False  # when too wide, try one column per row (compare) before records
     group_by: str = ""  # table and markdown: this column's value heads each run of rows
+    nest: tuple[str, str] = ()  # narrow tables: (the row key of the block a row is in, the
+    # key of its name within that block); the block heads its rows, which show the short name
 
 
 def heading(a: Analysis, what: str) -> str:
@@ -53,14 +55,18 @@ def heading(a: Analysis, what: str) -> str:
     return f"{a.model.title}: {what}"
 
 
+FUSE_WORDS = {"none": "every op is its own kernel (ShuffleNet V2 setting)",
+              "bn-act": "BN folded and activations fused into the preceding conv"}
+
+
 def convention(a: Analysis) -> str:
-    fuse = ("every op is its own kernel (ShuffleNet V2 setting)" if a.fuse == "none"
-            else "BN folded and activations fused into the preceding conv")
+    fuse = FUSE_WORDS[a.fuse]
     device = ""
-    if a.latency is not None:
+    if a.latency is not None:  # counts and latency may be under two fusions: say both
         d = a.latency.device
-        device = (f"; latency estimated for {d.name}, with its fusion ({d.fuse}): a model, "
-                  f"not a measurement (cnncost docs latency)")
+        device = (f"; latency estimated for {d.name} under its own fusion (fuse={d.fuse}: "
+                  f"{FUSE_WORDS[d.fuse]}), counts under fuse={a.fuse}: a model, not a "
+                  f"measurement (cnncost docs latency)")
     return (f"fuse={a.fuse}: {fuse}; dtype={a.dtype} ({a.bytes_per_element} bytes/element); "
             f"batch {a.graph.nodes[0].shape[0]}. Definitions: cnncost docs metrics{device}")
 
@@ -69,9 +75,10 @@ def latency_columns(a: Analysis, per_layer: bool = False) -> tuple[Column, ...]:
     """With --device: the estimate's columns (and, per layer, what bounds each kernel)."""
     if a.latency is None:
         return ()
-    bound = (Column("bound", "bound", TEXT, optional=7),) if per_layer else ()
+    bound = (Column("bound", "bound", TEXT),) if per_layer else ()
     return (Column("latency", "latency\n(estimated)", SECONDS),
-            Column("latency_share", "% of\nlatency", SHARE, optional=6), *bound)
+            Column("latency_share", "% of\nlatency", SHARE, optional=2 if per_layer else 6),
+            *bound)
 
 
 def latency_cells(a: Analysis, seconds: float | None, bound: str | None = None) -> dict[str, Any]:
@@ -95,7 +102,8 @@ def summary_table(a: Analysis) -> Table:
         key, label, kind = metric.name, metric.label, COLUMN_KIND[metric.unit]
         value = values[key]
         if key == "latency":
-            label = f"{label[:-len(' (--device)')]} on {a.latency.device.name}"
+            d = a.latency.device
+            label = f"{label[:-len(' (--device)')]} on {d.name} (fuse={d.fuse})"
         if kind == COUNT:
             shown, approx = fmt.grouped(value), fmt.human(value) if value >= 1000 else ""
         elif kind == BYTES:
@@ -156,18 +164,41 @@ def layer_rows(a: Analysis) -> tuple[dict[str, Any], ...]:
             "output_elements": numel(node.shape),
             "fused_into": names[a.host[index]] if a.host[index] != index else None,
             "line": node.loc.line if node.loc else None,
-            **(latency_cells(a, a.latency.seconds[index], a.latency.bound[index])
-               if a.latency is not None else {}),
+            **(layer_latency(a, index, names) if a.latency is not None else {}),
         })
     return tuple(rows)
 
 
+def layer_latency(a: Analysis, index: int, names: list[str]) -> dict[str, Any]:
+    """A layer's latency cells and, when the device's fusion runs it in another layer's
+    kernel (whose time includes its work, its own is 0), that layer's name."""
+    host = a.latency.fused_into(index)
+    return {**latency_cells(a, a.latency.seconds[index], a.latency.bound[index]),
+            "latency_fused_into": names[host] if host is not None else None}
+
+
+def _fused_kernel(row: dict[str, Any]) -> dict[str, Any]:
+    """Table and CSV: a layer the device fuses into another's kernel shows no time of its
+    own but where it runs, ``fused -> conv`` (the host named within their common block)."""
+    host = row.get("latency_fused_into")
+    if not host:
+        return {}
+    own, theirs = row["name"].split("."), host.split(".")
+    common = 0
+    while common < min(len(own), len(theirs)) - 1 and own[common] == theirs[common]:
+        common += 1
+    return {"latency": None, "latency_share": None,
+            "bound": "fused -> " + ".".join(theirs[common:])}
+
+
 def layers_table(a: Analysis) -> Table:
     rows = layer_rows(a)
+    depth = min((1, 2), key=lambda d: _nested_width([r["name"] for r in rows], d))
     # the op without its size (the kernel column has it); fused layers marked
     shown = tuple({**row, "name": ("+ " if row["fused_into"] else "") + row["name"],
+                   **_nesting(row["name"], "+ " if row["fused_into"] else "", depth),
                    "kind": (row["kind"].rsplit(" ", 1)[0] if row["window"] else row["kind"])
-                   .replace("depthwise", "dw")}
+                   .replace("depthwise", "dw"), **_fused_kernel(row)}
                   for row in rows)
     # a rule between top-level blocks; top-level layers between blocks go together
     blocks = [row["name"].split(".")[0] if "." in row["name"] else "" for row in rows]
@@ -181,20 +212,43 @@ def layers_table(a: Analysis) -> Table:
              "memory traffic counted there",) if any(r["fused_into"] for r in rows) else ()
     return Table(
         title=heading(a, "layers"),
+        # narrow tables keep the shape, params, mem_access and, with --device, latency and
+        # its bound; they drop what other columns imply first (output elements, shares), then
+        # the op, and with --device at last mult-adds (the bound says which of the two limits)
         columns=(Column("name", "layer", TEXT, wrap=False),
-                 Column("kind", "op", TEXT, optional=1),
-                 Column("window", "kernel\n/stride", TEXT, optional=2),
-                 Column("out_shape", "output shape", SHAPE, optional=3),
-                 Column("params", "params", optional=4), Column("mult_adds", MULT_ADDS),
-                 Column("mult_adds_share", "%\n(share of mult-adds)", SHARE),
-                 Column("elementwise_ops", "element-wise\nops", optional=5),
+                 Column("kind", "op", TEXT, optional=4),
+                 Column("window", "kernel\n/stride", TEXT, optional=5),
+                 Column("out_shape", "output shape", SHAPE),
+                 Column("params", "params"),
+                 Column("mult_adds", MULT_ADDS, optional=1 if a.latency else 0),
+                 Column("mult_adds_share", "%\n(share of mult-adds)", SHARE, optional=3),
+                 Column("elementwise_ops", "element-wise\nops", optional=6),
                  Column("mem_access", MEM_ACCESS),
-                 Column("output_elements", "output\nelements", optional=6),
+                 Column("output_elements", "output\nelements", optional=7),
                  *latency_columns(a, per_layer=True),
-                 Column("fused_into", "fused into", TEXT, human=False)),
+                 Column("fused_into", "fused into", TEXT, human=False),
+                 *((Column("latency_fused_into", "latency fused into", TEXT, human=False),)
+                   if a.latency else ())),
         rows=shown, notes=(*fused, *latency_note(a), convention(a)), sections=sections,
-        totals=totals,
+        totals=totals, nest=("block", "short"),
     )
+
+
+def _nesting(name: str, mark: str, depth: int) -> dict[str, str]:
+    """A layer's block (its first ``depth`` dotted parts, when it has more) and its name
+    within it: at depth 2, ``stage2.block1.expand.conv`` is ``expand.conv`` under
+    ``stage2.block1``; ``mark`` goes before the short name."""
+    parts = name.split(".")
+    if len(parts) <= depth:
+        return {"block": "", "short": mark + name}
+    return {"block": ".".join(parts[:depth]), "short": mark + ".".join(parts[depth:])}
+
+
+def _nested_width(names: list[str], depth: int) -> int:
+    """The widest name when nested at ``depth``: a block heading, or an indented short name."""
+    nested = [_nesting(name, "", depth) for name in names]
+    return max((max(len(n["block"]), len(n["short"]) + 2 * bool(n["block"])) for n in nested),
+               default=0)
 
 
 def latency_note(a: Analysis) -> tuple[str, ...]:
@@ -203,8 +257,9 @@ def latency_note(a: Analysis) -> tuple[str, ...]:
     overhead = a.latency.device.overhead
     return (("total latency includes the per-inference overhead of "
              f"{fmt.seconds(overhead)}; " if overhead else "") +
-            "bound: what limits the kernel, compute or memory traffic; fused layers run in "
-            "their host's kernel",)
+            "bound: what limits the kernel, compute or memory traffic; fused -> X: the "
+            f"device's fusion ({a.latency.device.fuse}) runs the layer in X's kernel, whose "
+            "latency includes it",)
 
 
 def group_row(g: Group) -> dict[str, Any]:

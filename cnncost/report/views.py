@@ -132,9 +132,11 @@ def library_table(rows: list[dict[str, Any]], figures: bool) -> Table:
                                                      for k, v in row["variables"].items()),
                        "variants": ", ".join(row["variants"])} for row in rows)
         return Table(title="bundled specs (cnncost analyze NAME, NAME@variant, NAME@k=v)",
+                     # narrow tables keep what a spec is and its variants (NAME@variant)
+                     # before its variables
                      columns=(Column("spec", "spec", TEXT),
-                              Column("description", "description", TEXT, optional=1),
-                              Column("variables", "variables (defaults)", TEXT),
+                              Column("description", "description", TEXT),
+                              Column("variables", "variables (defaults)", TEXT, optional=1),
                               Column("variants", "variants", TEXT)),
                      rows=shown)
     shown = tuple({**row, "variant": row["variant"] or "",

@@ -240,7 +240,8 @@ def parse(text: str, file: str, what: str = "spec") -> Any:
         if node is None:
             raise SpecError(Problem(f"the {what} is empty", Loc(file, 1, 1, ""),
                                     hint="a spec needs at least name, input and layers"
-                                    if what == "spec" else "see: cnncost docs ci"))
+                                    if what == "spec" else "see: cnncost docs latency"
+                                    if what == "device profile" else "see: cnncost docs ci"))
         builder = _Builder(file, loader)
         try:
             value = builder.build(node, "", 0, False)

@@ -2,7 +2,10 @@
 
 The grid is cut along its first variable; each worker process sweeps its part with
 cnncost.sweeps.Sweep, which yields rows in blocks of bounded size, and streams them to its
-own CSV file. Nothing holds the whole grid: memory stays at a few blocks per worker.
+own CSV file. Nothing holds the whole grid: memory stays at a few blocks per worker. Each
+part is a run of consecutive rows of the grid and each file holds its rows in the grid's
+order, so the files read in the order of their names (part0000.csv, part0001.csv, ...) give
+every row in the grid's order, as ``cnncost sweep`` writes them.
 
     python docs/examples/parallel_sweep.py OUT_DIR [WORKERS]
 
@@ -33,8 +36,9 @@ def sweep_part(spec: str, axes: list[Axis], path: str) -> tuple[int, int]:
 
 def parallel_sweep(spec: str, axes: list[Axis], out_dir: str,
                    workers: int = os.cpu_count() or 1) -> tuple[int, int]:
-    """Every configuration of ``axes``, in ``workers`` processes, one CSV file per part;
-    the rows written and the largest peak memory of a worker (KiB)."""
+    """Every configuration of ``axes``, in ``workers`` processes, one CSV file per part
+    (their names in the grid's order); the rows written and the largest peak memory of a
+    worker (KiB)."""
     first, rest = axes[0], axes[1:]
     parts = max(1, min(len(first.values), 4 * workers))  # a few parts per worker: balance
     step = -(-len(first.values) // parts)
