@@ -76,7 +76,10 @@ def model_source(model: Model | str) -> bytes | str:
     """What onnxruntime loads: an .onnx file's path as it is (its external data beside it),
     any other model exported (random weights)."""
     if isinstance(model, str):
-        return model
+        from cnncost.library import load_model
+
+        load_model(model)  # the reader's checks (wiring, sizes, external data kept inside the
+        return model       # model's folder) before onnxruntime opens the file
     from cnncost.onnx_export import export_onnx
 
     return export_onnx(model).SerializeToString()

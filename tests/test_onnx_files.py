@@ -312,3 +312,30 @@ def test_export_without_the_onnx_package(monkeypatch, tmp_path):
     assert result.exit_code == 2 and not (tmp_path / "m.onnx").exists()
     assert "exporting ONNX models needs the onnx package" in result.stderr
     assert "pip install 'cnncost[onnx]'" in result.stderr
+
+
+def test_measure_checks_an_onnx_file_before_onnxruntime_opens_it(tmp_path):
+    """cnncost.measure("m.onnx") from Python goes through the reader's checks too: external
+    data outside the model's folder is refused before onnxruntime could read it."""
+    from cnncost.errors import CnncostError
+    from cnncost.measure import measure
+
+    import onnx
+
+    outside = tmp_path / "secret.bin"
+    outside.write_bytes(b"\0" * 64)
+    folder = tmp_path / "model"
+    folder.mkdir()
+    weight = helper.make_tensor("w", TensorProto.FLOAT, [4, 4], [0.0] * 16)
+    weight.ClearField("float_data")
+    weight.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", "../secret.bin"), ("offset", "0"), ("length", "64")):
+        weight.external_data.add(key=key, value=value)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], [weight])
+    path = folder / "m.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    with pytest.raises(CnncostError, match="outside"):
+        measure(str(path))
