@@ -22,11 +22,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cnncost.analysis import analyze  # noqa: E402
-from cnncost.gcpause import paused_gc  # noqa: E402
+from cnncost.pipeline import analyze  # noqa: E402
+from cnncost.core.gcpause import paused_gc  # noqa: E402
 from cnncost.report.document import document  # noqa: E402
 from cnncost.report.render import to_json  # noqa: E402
-from cnncost.spec import load_graph  # noqa: E402
+from cnncost.frontends.yamlspec import load_graph  # noqa: E402
 
 UNIT = 7  # layers per residual unit below
 # What `cnncost analyze` imports that is not cnncost: the floor its start-up is compared with

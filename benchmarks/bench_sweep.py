@@ -30,10 +30,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "docs" / "examples"))
 
-from cnncost.analysis import analyze  # noqa: E402
-from cnncost.latency import load_device  # noqa: E402
-from cnncost.library import load_model  # noqa: E402
-from cnncost.sweeps import Sweep, parse_axis  # noqa: E402
+from cnncost.pipeline import analyze  # noqa: E402
+from cnncost.estimate.devices import load_device  # noqa: E402
+from cnncost.frontends.library import load_model  # noqa: E402
+from cnncost.jobs.sweep import Sweep, parse_axis  # noqa: E402
 
 GRIDS = {
     "width x resolution": ("width=0.35:1.4:0.001", "resolution=32:1024:1"),

@@ -11,7 +11,7 @@ cnncost.api and docs/api.md.
 
 from typing import Any
 
-__version__ = "0.1.0"
+from cnncost.core.version import __version__
 
 _API = ("Analysis", "GraphBuilder", "Model", "analyze", "blocks", "check_graph", "document",
         "layers", "load_model", "make_op", "sweep", "to_json", "totals")
@@ -26,7 +26,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(api, name)
     if name in _ERRORS:
-        from cnncost import errors
+        from cnncost.core import errors
 
         return getattr(errors, name)
     raise AttributeError(f"module 'cnncost' has no attribute {name!r}")

@@ -7,15 +7,15 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from cnncost.analysis import DTYPES, Analysis, figures
-from cnncost.analysis import analyze as run_passes
-from cnncost.builder import GraphBuilder, make_op
-from cnncost.builder import check_graph as graph_problems
-from cnncost.errors import WHOLE, argument
-from cnncost.ir import Graph
-from cnncost.library import check_loading, load_model
-from cnncost.model import Model
-from cnncost.passes.fuse import FUSE_MODES
+from cnncost.core.settings import DTYPES, FUSE_MODES
+from cnncost.pipeline import Analysis, figures
+from cnncost.pipeline import analyze as run_passes
+from cnncost.frontends.builder import GraphBuilder, make_op
+from cnncost.frontends.builder import check_graph as graph_problems
+from cnncost.core.errors import WHOLE, argument
+from cnncost.core.ir import Graph
+from cnncost.frontends.library import check_loading, load_model
+from cnncost.core.model import Model
 from cnncost.passes.guidelines import Thresholds
 
 __all__ = ["Analysis", "GraphBuilder", "Model", "analyze", "blocks", "check_graph", "document",
@@ -27,7 +27,7 @@ def analyze(model: Model | Graph | str | os.PathLike, *, fuse: str = "none",
             device: Any = None) -> Analysis:
     """All the passes, in order, on a Model, a Graph or a spec reference (``"mobilenet_v2"``,
     loaded with load_model). ``device`` (a bundled profile name, a profile file or a
-    cnncost.latency.Device) adds the latency estimate."""
+    cnncost.passes.latency.Device) adds the latency estimate."""
     argument("analyze(): model", model, (Model, Graph, str, os.PathLike),
              "a Model (cnncost.load_model), a Graph (GraphBuilder.graph()) or a spec "
              "reference such as 'mobilenet_v2'")
@@ -43,14 +43,15 @@ def analyze(model: Model | Graph | str | os.PathLike, *, fuse: str = "none",
 
 def _options(function: str, fuse: Any, dtype: Any, device: Any) -> tuple[str, str, Any]:
     """The fuse, dtype and device that analyze and sweep take, the device loaded when named."""
-    from cnncost.files import is_file
-    from cnncost.latency import Device, bundled_devices, load_device
+    from cnncost.core.files import is_file
+    from cnncost.estimate.devices import bundled_devices, load_device
+    from cnncost.passes.latency import Device
 
     argument(f"{function}(): fuse", fuse, str, choices=FUSE_MODES)
     argument(f"{function}(): dtype", dtype, str, choices=DTYPES)
     where = f"{function}(): device"
     argument(where, device, (str, os.PathLike, Device), "a profile name (cnncost devices), a "
-             "profile file or a cnncost.latency.Device", optional=True)
+             "profile file or a cnncost.passes.latency.Device", optional=True)
     if isinstance(device, (str, os.PathLike)):
         device = os.fspath(device)
         if not is_file(device):
@@ -112,7 +113,7 @@ def _grid(grid: Any) -> None:
 
     import numpy as np
 
-    from cnncost.sweeps import MAX_AXIS
+    from cnncost.jobs.sweep import MAX_AXIS
 
     argument("sweep(): grid", grid, dict, "a dict of variable name -> values (a list of "
              "numbers or a 'start:stop:step' text), with one variable at least", valid=len)
@@ -133,14 +134,14 @@ def sweep(spec: str, grid: dict[str, Any], *, device: Any = None, fuse: str = "n
     """Every combination of the ``grid``'s values (variable name -> values, or a
     ``"start:stop:step"`` text), as numpy arrays by column: the variables, then params,
     mult_adds, mem_access, peak_activation_bytes (and latency with ``device``, a profile
-    name, a profile file or a cnncost.latency.Device). Each row equals cnncost analyze's
+    name, a profile file or a cnncost.passes.latency.Device). Each row equals cnncost analyze's
     figures for its configuration. Rows come in the grid's order (itertools.product's: the
     last variable fastest), so a reshape to the grid's shape lines them up. Grids of up to
-    10^7 configurations; cnncost.sweeps.Sweep streams larger ones block by block."""
+    10^7 configurations; cnncost.jobs.sweep.Sweep streams larger ones block by block."""
     import numpy as np
 
-    from cnncost.errors import Problem, UsageError
-    from cnncost.sweeps import MAX_IN_MEMORY, Axis, Sweep, parse_axis
+    from cnncost.core.errors import Problem, UsageError
+    from cnncost.jobs.sweep import MAX_IN_MEMORY, Axis, Sweep, parse_axis
 
     check_loading("sweep", spec, settings, variant, batch)
     spec = os.fspath(spec) if isinstance(spec, os.PathLike) else spec
@@ -154,7 +155,7 @@ def sweep(spec: str, grid: dict[str, Any], *, device: Any = None, fuse: str = "n
     if job.size > MAX_IN_MEMORY:
         raise UsageError(Problem(
             f"sweep(): {job.size:,} configurations; at most {MAX_IN_MEMORY:,} are returned "
-            f"at once", hint="stream larger grids by blocks: cnncost.sweeps.Sweep(spec, "
+            f"at once", hint="stream larger grids by blocks: cnncost.jobs.sweep.Sweep(spec, "
                              "axes).blocks() (docs/sweeps.md)"))
     blocks = list(job.blocks())  # in the grid's order: the last variable fastest
     return {name: np.concatenate([np.asarray(b[name]) for b in blocks]) if blocks else

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cnncost.analysis import analyze
+from cnncost.pipeline import analyze
 from cnncost.cli import app
-from cnncost.library import load_model
-from cnncost.spec import graph_from_text, spec_from_text
+from cnncost.frontends.library import load_model
+from cnncost.frontends.yamlspec import graph_from_text, spec_from_text
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"

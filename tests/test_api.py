@@ -13,7 +13,7 @@ import pytest
 
 import cnncost
 from cnncost import GraphBuilder, analyze, make_op, totals
-from cnncost.errors import ArgumentError, ArgumentTypeError, ArgumentValueError
+from cnncost.core.errors import ArgumentError, ArgumentTypeError, ArgumentValueError
 from conftest import ROOT, build
 
 
@@ -25,9 +25,9 @@ def test_the_api_document_runs():
 
 def test_builder_modules_doctest():
     import cnncost
-    import cnncost.builder
+    import cnncost.frontends.builder
 
-    for module in (cnncost, cnncost.builder):
+    for module in (cnncost, cnncost.frontends.builder):
         result = doctest.testmod(module)
         assert result.attempted and result.failed == 0, module.__name__
 
@@ -105,7 +105,7 @@ BAD = [  # (function, positional arguments, keyword arguments, error, words in t
      ["device must be a bundled profile name", "not 'phone'", "did you mean 'phone_soc'?",
       "valid: desktop_cpu,"]),
     ("analyze", ("mobilenet_v1",), {"device": 3}, TYPE,
-     ["device must be a profile name", "cnncost.latency.Device", "not int 3"]),
+     ["device must be a profile name", "cnncost.passes.latency.Device", "not int 3"]),
     ("analyze", ("mobilenet_v1",), {"depth": 0}, VALUE, ["depth must be", "not 0"]),
     ("analyze", ("mobilenet_v1",), {"depth": False}, TYPE, ["depth", "not bool False"]),
     ("analyze", ("mobilenet_v1",), {"thresholds": {"g3_max_branches": 2}}, TYPE,
@@ -190,7 +190,7 @@ def test_analyze_loads_a_reference():
 
 
 def test_analyze_takes_a_device_by_name_as_sweep_does(tmp_path):
-    from cnncost.latency import load_device
+    from cnncost.estimate.devices import load_device
 
     by_name = cnncost.analyze("mobilenet_v2", device="phone_soc")
     by_object = cnncost.analyze("mobilenet_v2", device=load_device("phone_soc"))
@@ -216,9 +216,10 @@ def test_docs_list_the_exceptions_of_every_function():
 
 
 def test_import_stays_light():
-    """The exceptions come from cnncost.errors alone: catching them loads no pass, no numpy."""
+    """The exceptions come from cnncost.core.errors alone: catching them loads no pass, no numpy."""
     code = "import sys, cnncost; cnncost.ArgumentError; print(' '.join(sorted(sys.modules)))"
     loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                 check=True).stdout.split())
-    assert "cnncost.errors" in loaded
-    assert not loaded & {"cnncost.api", "cnncost.analysis", "cnncost.library", "numpy", "yaml"}
+    assert "cnncost.core.errors" in loaded
+    assert not loaded & {"cnncost.api", "cnncost.pipeline", "cnncost.frontends.library", "numpy",
+                         "yaml"}

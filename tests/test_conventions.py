@@ -30,9 +30,9 @@ import json
 
 import pytest
 
-from cnncost.conventions import (ACTIVATIONS, BIASES, CONVENTIONS, NAMES, NORM, PER_SAMPLE,
+from cnncost.conventions.tools import (ACTIVATIONS, BIASES, CONVENTIONS, NAMES, NORM, PER_SAMPLE,
                                  POOLING, PRODUCTS, tally)
-from cnncost.library import load_model
+from cnncost.frontends.library import load_model
 from conftest import build_model, cli, cli_json
 
 TOOLS = ("fvcore", "ptflops", "ptflops-aten", "thop", "torchinfo")
@@ -381,7 +381,7 @@ def test_torch_call_is_checked_and_kept():
     model = one_layer("{name: r, op: relu, torch_call: functional}", [8, 14, 14])
     assert [model.graph.nodes[i].name for i in model.torch_functional] == ["r"]
     assert one_layer("{op: relu, torch_call: module}", [8, 14, 14]).torch_functional == ()
-    from cnncost.errors import SpecError
+    from cnncost.core.errors import SpecError
 
     with pytest.raises(SpecError) as bad:
         one_layer("{op: relu, torch_call: lambda}", [8, 14, 14])

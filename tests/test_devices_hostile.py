@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from cnncost import api
-from cnncost.errors import CnncostError
-from cnncost.latency import load_device
+from cnncost.core.errors import CnncostError
+from cnncost.estimate.devices import load_device
 
 from conftest import cli
 

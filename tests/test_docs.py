@@ -95,8 +95,8 @@ def test_the_docs_examples_run_as_written(doc, number, lines, tmp_path):
 def test_every_metric_is_defined_in_the_docs():
     """docs/metrics.md defines each metric of the metric table (cnncost/metrics.py) once, in a
     table row, which `cnncost docs METRIC` prints with the table's own definition."""
-    from cnncost.docs_reader import metric_rows
-    from cnncost.metrics import METRICS
+    from cnncost.report.docs_pages import metric_rows
+    from cnncost.core.metrics import METRICS
 
     rows = metric_rows()
     for metric in METRICS:

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from cnncost.spec.expr import ExprError, evaluate, make_divisible
+from cnncost.frontends.yamlspec.expr import ExprError, evaluate, make_divisible
 
 ENV = {"alpha": 0.75, "resolution": 128, "widths": [24, 116, 232], "act": "relu"}
 

@@ -7,8 +7,8 @@ import stat
 
 import pytest
 
-from cnncost.errors import UsageError
-from cnncost.files import write_whole
+from cnncost.core.errors import UsageError
+from cnncost.core.files import write_whole
 from tests.conftest import cli
 
 

@@ -8,9 +8,9 @@ import random
 import pytest
 import yaml
 
-from cnncost.analysis import analyze
-from cnncost.errors import CnncostError
-from cnncost.spec import graph_from_text, spec_from_text
+from cnncost.pipeline import analyze
+from cnncost.core.errors import CnncostError
+from cnncost.frontends.yamlspec import graph_from_text, spec_from_text
 from conftest import SPECS
 
 JUNK = [0, -1, 1, 2, 3, 10**9, 10**30, 1.5, -0.5, "", "x", "same", "valid", "in_channels",

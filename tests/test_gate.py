@@ -10,7 +10,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from cnncost.spec.budget import BYTES, COUNT, SHARE, parse_quantity
+from cnncost.core.budget import BYTES, COUNT, SHARE, parse_quantity
 from conftest import analyze_ref, cli
 
 # mobilenet_v2 (torchvision layout): 3,504,872 params, 300,774,272 mult-adds

@@ -17,7 +17,7 @@ import math
 import pytest
 
 from cnncost.passes.guidelines import Thresholds, g1_bound
-from cnncost.spec.yamldoc import load
+from cnncost.core.yamldoc import load
 from conftest import SPECS, analysis, analyze_ref, cli
 
 
@@ -135,7 +135,7 @@ def test_thresholds_are_documented_and_settable():
     t = Thresholds().with_settings({"g4.max_share": "80%", "g3.max_branches": 9})
     assert t.g4_max_share == 0.8 and t.g3_max_branches == 9
     a = analyze_ref("nasnet_a_mobile")
-    from cnncost.analysis import analyze
+    from cnncost.pipeline import analyze
     relaxed = analyze(a.graph, thresholds=t)
     assert {v.guideline: v.passed for v in relaxed.guidelines}["G3"]
     assert set(Thresholds.keys()) == {"g1.max_excess_share", "g1.max_ratio",

@@ -358,8 +358,8 @@ def test_unused_layers_warn_and_fail_with_strict(spec):
 
 
 def test_every_bundled_spec_is_wired_without_warnings():
-    from cnncost.analysis import analyze
-    from cnncost.library import bundled, catalog, load_model
+    from cnncost.pipeline import analyze
+    from cnncost.frontends.library import bundled, catalog, load_model
 
     for entry in catalog():
         for variant in entry.variants or (None,):

@@ -12,13 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cnncost.analysis import analyze, figures
-from cnncost.builder import GraphBuilder, make_op
-from cnncost.errors import SpecError, UsageError
-from cnncost.latency import (KINDS, Device, Kernel, bundled_devices, device_yaml, estimate,
-                             kernel_time, kernels, load_device, read_device)
-from cnncost.library import load_model
-from cnncost.spec.budget import SECONDS, parse_quantity
+from cnncost.pipeline import analyze, figures
+from cnncost.frontends.builder import GraphBuilder, make_op
+from cnncost.core.errors import SpecError, UsageError
+from cnncost.estimate.devices import bundled_devices, device_yaml, load_device, read_device
+from cnncost.passes.latency import KINDS, Device, Kernel, estimate, kernel_time, kernels
+from cnncost.frontends.library import load_model
+from cnncost.core.budget import SECONDS, parse_quantity
 
 from conftest import cli, cli_json
 
@@ -291,8 +291,8 @@ def test_devices_lists_every_profile():
 # -- the paper's micro-benchmarks on its two platforms -----------------------------------------
 
 def speeds(spec: str) -> dict:
-    from cnncost.library import resolve
-    from cnncost.spec.yamldoc import load
+    from cnncost.frontends.library import resolve
+    from cnncost.core.yamldoc import load
 
     return load(resolve(f"bench/{spec}"))["reference"]["speed"]
 
@@ -324,7 +324,7 @@ def test_table_3_fragments_slow_the_gpu_as_measured():
 # -- calibration -----------------------------------------------------------------------------
 
 def test_fitting_recovers_a_known_device():
-    from cnncost.calibrate import FUSE, fit, micro_benchmarks, predict
+    from cnncost.estimate.calibrate import FUSE, fit, micro_benchmarks, predict
 
     truth = Device(name="truth", peak_mult_adds={"fp32": 4e10}, bandwidth=2e10,
                    efficiency={"conv": 0.9, "pointwise": 0.8, "depthwise": 0.3,
@@ -358,7 +358,7 @@ def test_the_fit_never_overflows_and_its_profile_reads_back(tmp_path_factory, wo
     # times no device could give (1e-300 s, 1e300 s) pull the simplex as far as it goes; the
     # parameters are clamped before math.exp, so the fit ends with a finite device that
     # read_device accepts
-    from cnncost.calibrate import fit
+    from cnncost.estimate.calibrate import fit
 
     device, rms = fit(work, seconds[:len(work)], cache)
     figures_ = [*device.peak_mult_adds.values(), *device.efficiency.values(), device.bandwidth,
@@ -373,7 +373,7 @@ def test_the_fit_never_overflows_and_its_profile_reads_back(tmp_path_factory, wo
 
 @pytest.mark.parametrize("seconds", [[], [0.0], [-1.0], [math.inf], [math.nan]])
 def test_the_fit_refuses_times_that_are_not_positive_and_finite(seconds):
-    from cnncost.calibrate import fit
+    from cnncost.estimate.calibrate import fit
 
     with pytest.raises(ValueError):
         fit([kernels(pointwise(), "none")] * len(seconds), seconds)
@@ -381,7 +381,7 @@ def test_the_fit_refuses_times_that_are_not_positive_and_finite(seconds):
 
 def test_calibrate_measures_and_writes_a_profile_that_loads(tmp_path):
     pytest.importorskip("onnxruntime")
-    from cnncost.calibrate import calibrate, micro_benchmarks
+    from cnncost.estimate.calibrate import calibrate, micro_benchmarks
 
     device, record = calibrate(seconds_per_bench=0.0)
     assert len(record) == len(micro_benchmarks()) and device.calibration["micro_benchmarks"]
@@ -419,7 +419,7 @@ def test_measure_without_onnxruntime_says_what_to_install(monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", no_runtime)
     with pytest.raises(UsageError) as caught:
-        from cnncost.measure import runtime
+        from cnncost.estimate.measure import runtime
         runtime()
     assert "cnncost[measure]" in caught.value.format()
 
@@ -449,11 +449,12 @@ class FakeSession:
 @pytest.fixture
 def clock(monkeypatch):
     """measure's clock, moved on only by FakeSession runs: no real time is asserted on."""
-    import cnncost.measure
+    import cnncost.estimate.measure
     from types import SimpleNamespace
 
     now = [0.0]
-    monkeypatch.setattr(cnncost.measure, "time", SimpleNamespace(perf_counter=lambda: now[0]))
+    monkeypatch.setattr(cnncost.estimate.measure, "time",
+                        SimpleNamespace(perf_counter=lambda: now[0]))
     return now
 
 
@@ -467,7 +468,7 @@ def clock(monkeypatch):
     (None, None, 20),  # neither: 20 runs (5 s here) and at least 1 s
 ])
 def test_measure_times_the_runs_asked_for(clock, runs, seconds, timed):
-    from cnncost.measure import time_session
+    from cnncost.estimate.measure import time_session
 
     session = FakeSession(clock)
     timing = time_session(session, warmup=3, runs=runs, seconds=seconds)
@@ -475,15 +476,15 @@ def test_measure_times_the_runs_asked_for(clock, runs, seconds, timed):
 
 
 def test_measure_by_seconds_stops_at_the_run_limit(clock, monkeypatch):
-    import cnncost.measure
+    import cnncost.estimate.measure
 
-    monkeypatch.setattr(cnncost.measure, "MAX_RUNS", 50)
+    monkeypatch.setattr(cnncost.estimate.measure, "MAX_RUNS", 50)
     session = FakeSession(clock, step=0.0)  # runs that take no time never reach the second
-    assert cnncost.measure.time_session(session, warmup=0, seconds=1.0).runs == 50
+    assert cnncost.estimate.measure.time_session(session, warmup=0, seconds=1.0).runs == 50
 
 
 def test_a_model_that_fails_when_run_names_the_model_and_the_node(clock):
-    from cnncost.measure import time_session
+    from cnncost.estimate.measure import time_session
 
     said = ("[ONNXRuntimeError] : 1 : FAIL : Non-zero status code returned while running Conv "
             "node. Name:'stage2.conv1' Status Message: Invalid input shape: {1,3}")
@@ -497,7 +498,7 @@ def _exported(tmp_path, change) -> str:
     """A small exported model, changed by ``change(model)`` with onnx's own API."""
     pytest.importorskip("onnxruntime")
     onnx = pytest.importorskip("onnx")
-    from cnncost.onnx_export import export_onnx
+    from cnncost.frontends.onnx.onnx_export import export_onnx
 
     model = export_onnx(load_model("mobilenet_v1@alpha=0.25,resolution=32"))
     change(model)
@@ -546,12 +547,12 @@ def test_measure_runs_exactly_the_runs_asked_for():
 ])
 def test_calibrate_refuses_an_output_it_cannot_write_before_measuring(tmp_path, monkeypatch,
                                                                        output, words):
-    import cnncost.calibrate
+    import cnncost.estimate.calibrate
 
     def measuring(**options):
         raise AssertionError("measured before checking the output")
 
-    monkeypatch.setattr(cnncost.calibrate, "calibrate", measuring)
+    monkeypatch.setattr(cnncost.estimate.calibrate, "calibrate", measuring)
     (tmp_path / "a_file").write_text("")
     target = output.format(tmp=tmp_path)
     result = cli("calibrate", "-o", target)

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from cnncost.errors import SpecError, UsageError
-from cnncost.library import bundled, load_model, parse_ref, resolve
+from cnncost.core.errors import SpecError, UsageError
+from cnncost.frontends.library import bundled, load_model, parse_ref, resolve
 from conftest import SPECS, build, build_model, cli, cli_json
 
 VARIANTS = """
@@ -24,7 +24,7 @@ VARIANTS = """
 
 def test_variant_sets_variables_and_overrides_win():
     assert build(VARIANTS).nodes[-1].shape[1] == 32  # 32 * 1.0
-    from cnncost.spec import graph_from_text
+    from cnncost.frontends.yamlspec import graph_from_text
     import textwrap
     text = textwrap.dedent(VARIANTS).lstrip("\n")
     small = build_model(VARIANTS, variant="small")
@@ -33,7 +33,7 @@ def test_variant_sets_variables_and_overrides_win():
 
 
 def test_unknown_variant_suggests():
-    from cnncost.spec import graph_from_text
+    from cnncost.frontends.yamlspec import graph_from_text
     import textwrap
     with pytest.raises(SpecError) as info:
         graph_from_text(textwrap.dedent(VARIANTS).lstrip("\n"), variant="smal")

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import pytest
 
-from cnncost.analysis import analyze
-from cnncost.spec import load_graph
+from cnncost.pipeline import analyze
+from cnncost.frontends.yamlspec import load_graph
 from conftest import SPECS, cli_json
 
 SPEC = SPECS / "mobilenet_v1.yaml"

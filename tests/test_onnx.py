@@ -308,7 +308,7 @@ def test_without_the_onnx_package(monkeypatch, exports):
 # -- export ------------------------------------------------------------------------------------
 
 def library():
-    from cnncost.library import catalog
+    from cnncost.frontends.library import catalog
 
     return [(e.name, v) for e in catalog() for v in (e.variants or (None,))]
 
@@ -318,8 +318,8 @@ def test_every_spec_exports_runs_and_imports_back(tmp_path, name, variant):
     ort = pytest.importorskip("onnxruntime")
     import numpy as np
 
-    from cnncost.errors import UsageError
-    from cnncost.onnx_export import export_onnx
+    from cnncost.core.errors import UsageError
+    from cnncost.frontends.onnx.onnx_export import export_onnx
 
     model = cnncost.load_model(name, variant=variant)
     if (name, variant) == ("googlenet", "aux"):

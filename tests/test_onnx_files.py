@@ -230,7 +230,7 @@ def test_hostile_names_load_back_with_equal_figures(tmp_path):
 def test_yaml_scalar_reads_back_as_the_same_text(value):
     import yaml
 
-    from cnncost.spec.writer import yaml_scalar
+    from cnncost.frontends.yamlspec.writer import yaml_scalar
 
     text = yaml_scalar(value)
     assert "\n" not in text and yaml.safe_load(f"key: {text}\n") == {"key": value}
@@ -288,7 +288,7 @@ def test_output_to_a_pipe_nobody_reads_is_an_error_not_a_hang(tmp_path):
 # -- export ----------------------------------------------------------------------------------
 
 def test_an_export_too_big_for_onnx_is_refused_before_allocating(monkeypatch, tmp_path):
-    from cnncost import onnx_export
+    from cnncost.frontends.onnx import onnx_export
 
     def no_weights(*args, **kwargs):
         raise AssertionError("weights were made")
@@ -315,10 +315,10 @@ def test_export_without_the_onnx_package(monkeypatch, tmp_path):
 
 
 def test_measure_checks_an_onnx_file_before_onnxruntime_opens_it(tmp_path):
-    """cnncost.measure("m.onnx") from Python goes through the reader's checks too: external
+    """cnncost.estimate.measure("m.onnx") from Python goes through the reader's checks too: external
     data outside the model's folder is refused before onnxruntime could read it."""
-    from cnncost.errors import CnncostError
-    from cnncost.measure import measure
+    from cnncost.core.errors import CnncostError
+    from cnncost.estimate.measure import measure
 
     import onnx
 

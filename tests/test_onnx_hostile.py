@@ -15,7 +15,7 @@ onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 import cnncost  # noqa: E402
-from cnncost.errors import CnncostError  # noqa: E402
+from cnncost.core.errors import CnncostError  # noqa: E402
 from conftest import cli  # noqa: E402
 
 SECONDS = 10  # every refusal is quick: no hang, no huge allocation

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from cnncost.errors import RuleError
-from cnncost.ir import Cost
+from cnncost.core.errors import RuleError
+from cnncost.core.ir import Cost
 from cnncost.ops.activation import (GELU, HardSigmoid, HardSwish, LeakyReLU, ReLU, ReLU6,
                                     Sigmoid, Softmax, Swish, Tanh)
 from cnncost.ops.base import lookup
@@ -297,7 +297,7 @@ def test_local_response_norm():
 # -- ops the ONNX front end needs --------------------------------------------------------------
 
 def _op(name, in_shapes, **attributes):
-    from cnncost.builder import make_op
+    from cnncost.frontends.builder import make_op
 
     op = make_op(name, **attributes)
     out = op.infer(tuple(in_shapes))

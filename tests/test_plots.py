@@ -17,13 +17,14 @@ from xml.etree import ElementTree
 
 import pytest
 
-from cnncost.analysis import analyze
-from cnncost.builder import GraphBuilder, make_op
-from cnncost.latency import Device, load_device
-from cnncost.library import load_model
-from cnncost.points import pareto_front, read_rows
+from cnncost.pipeline import analyze
+from cnncost.frontends.builder import GraphBuilder, make_op
+from cnncost.estimate.devices import load_device
+from cnncost.passes.latency import Device
+from cnncost.frontends.library import load_model
+from cnncost.report.points import pareto_front, read_rows
 
-from cnncost import plots  # draws with matplotlib, which the dev extra installs: CI runs all
+from cnncost.report import charts as plots  # draws with matplotlib (the dev extra): CI runs all
 
 from conftest import cli
 

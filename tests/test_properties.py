@@ -7,10 +7,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cnncost.analysis import analyze
-from cnncost.ir import numel
+from cnncost.pipeline import analyze
+from cnncost.core.ir import numel
 from cnncost.report.document import document
-from cnncost.spec import graph_from_text
+from cnncost.frontends.yamlspec import graph_from_text
 
 ACTIVATIONS = ["relu", "relu6", "hardswish", "sigmoid", "swish", "tanh"]
 

@@ -415,7 +415,7 @@ def test_classifier_output_is_num_classes(ref):
 @pytest.mark.parametrize("ref", ["squeezenet@version=2", "squeezenet@bypass=residual",
                                  "alexnet@layout=caffe", "googlenet@layout=v3"])
 def test_unknown_layout_names_are_refused(ref):
-    from cnncost.errors import SpecError
+    from cnncost.core.errors import SpecError
 
     with pytest.raises(SpecError):
         analyze_ref(ref)

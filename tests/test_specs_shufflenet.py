@@ -28,7 +28,7 @@ import math
 
 import pytest
 
-from cnncost.errors import SpecError
+from cnncost.core.errors import SpecError
 from conftest import analyze_ref, layer_costs
 
 M = 1e6

@@ -13,12 +13,12 @@ import re
 import numpy as np
 import pytest
 
-from cnncost.analysis import analyze, figures
-from cnncost.errors import UsageError
-from cnncost.latency import load_device
-from cnncost.library import load_model
-from cnncost.sweeps import Axis, Sweep, parse_axis, pareto_mask
-from cnncost.vector import Overflow, Vec
+from cnncost.pipeline import analyze, figures
+from cnncost.core.errors import UsageError
+from cnncost.estimate.devices import load_device
+from cnncost.frontends.library import load_model
+from cnncost.jobs.sweep import Axis, Sweep, parse_axis, pareto_mask
+from cnncost.core.vector import Overflow, Vec
 
 from conftest import cli
 
@@ -105,7 +105,7 @@ def test_nothing_is_written_when_nothing_can_be_built(tmp_path, fmt):
 
 
 def test_overflow_falls_back_to_exact_integers(monkeypatch):
-    import cnncost.vector as vector
+    import cnncost.core.vector as vector
 
     monkeypatch.setattr(vector, "LIMIT", 10**6)  # every product "could overflow"
     with pytest.raises(Overflow):
@@ -444,7 +444,7 @@ def test_a_grid_too_big_for_its_format_is_refused_up_front(args, message):
 
 def test_size_limits_by_format():
     from cnncost.report.sweep_views import size_limit
-    from cnncost.sweeps import MAX_CONFIGS
+    from cnncost.jobs.sweep import MAX_CONFIGS
 
     assert size_limit("table", False, False)[0] == size_limit("table", False, True)[0] == 10**5
     assert size_limit("csv", False, False)[0] == size_limit("jsonl", False, False)[0] == 10**7
@@ -514,7 +514,7 @@ def test_budget_entries_naming_no_model_are_refused_as_check_does(tmp_path):
 def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(tmp_path, monkeypatch):
     from conftest import ROOT
 
-    from cnncost.points import read_rows
+    from cnncost.report.points import read_rows
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "=cmd.yaml").write_text((ROOT / "specs" / "mobilenet_v1.yaml").read_text())

@@ -103,7 +103,7 @@ def test_layers_at_80_columns_without_a_device_keep_mult_adds():
 
 
 def test_specs_at_80_columns_keep_their_descriptions():
-    from cnncost.library import catalog
+    from cnncost.frontends.library import catalog
 
     result = cli("specs", env=NARROW)
     lines = lines_of(result)
@@ -173,7 +173,7 @@ def test_junit_failures_read_as_sentences(guideline_budget):
 # -- cnncost docs --------------------------------------------------------------------------------
 
 def test_docs_lists_only_metrics_under_metrics():
-    from cnncost.metrics import METRICS
+    from cnncost.core.metrics import METRICS
 
     text = cli("docs").stdout
     sections = dict(part.split(":\n", 1) for part in text.strip().split("\n\n"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cnncost.ir import Cost, Shape, numel
+from cnncost.core.ir import Cost, Shape, numel
 from cnncost.ops.base import ACTIVATION, BOOL, FLOAT, Op, attr, io_cost, register
 
 

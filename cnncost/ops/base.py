@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, ClassVar
 
-from cnncost.errors import RuleError
-from cnncost.ir import Cost, Shape, numel
+from cnncost.core.errors import RuleError
+from cnncost.core.ir import Cost, Shape, numel
 
-# Attribute kinds understood by cnncost.spec.attrs.
+# Attribute kinds understood by cnncost.ops.attrs.
 INT, FLOAT, BOOL, PAIR, PADDING, CHOICE, SHAPE = (
     "int", "float", "bool", "pair", "padding", "choice", "shape",
 )

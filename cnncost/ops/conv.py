@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cnncost.errors import RuleError
-from cnncost.ir import Cost, Shape, numel
+from cnncost.core.errors import RuleError
+from cnncost.core.ir import Cost, Shape, numel
 from cnncost.ops.base import (BOOL, CONV, INT, LINEAR, PADDING, PAIR, Op, attr, axis_padding,
                               check_padding, feature_map, fmt_shape, positive, register,
                               window_out)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cnncost.errors import RuleError
-from cnncost.ir import Cost, Shape, is_vector, numel
+from cnncost.core.errors import RuleError
+from cnncost.core.ir import Cost, Shape, is_vector, numel
 from cnncost.ops.base import (BOOL, CHOICE, ELEMENTWISE, SHAPE, Op, attr, fmt_shape, io_cost,
                               positive, register)
 
@@ -52,7 +52,7 @@ def broadcast(inputs: tuple[Shape, ...], op: str) -> Shape:
     out = []
     for dims in zip(*inputs):
         if any(is_vector(d) for d in dims):  # a sweep
-            from cnncost.vector import broadcast_size
+            from cnncost.core.vector import broadcast_size
 
             size = broadcast_size(dims)
             if size is None:

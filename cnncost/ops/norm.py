@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cnncost.errors import RuleError
-from cnncost.ir import Cost, Shape, numel
+from cnncost.core.errors import RuleError
+from cnncost.core.ir import Cost, Shape, numel
 from cnncost.ops.base import (BOOL, ELEMENTWISE, FLOAT, INT, NORM, Op, attr, fmt_shape, io_cost,
                               positive, register)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from cnncost.errors import RuleError
-from cnncost.ir import Cost, Shape, numel
+from cnncost.core.errors import RuleError
+from cnncost.core.ir import Cost, Shape, numel
 from cnncost.ops.base import (BOOL, PADDING, PAIR, POOL, SHAPE, Op, attr, axis_padding,
                               check_padding, feature_map, io_cost, positive, register,
                               window_out)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cnncost.errors import RuleError
-from cnncost.ir import Cost, Shape, ZERO_COST, numel
+from cnncost.core.errors import RuleError
+from cnncost.core.ir import Cost, Shape, ZERO_COST, numel
 from cnncost.ops.base import (CHOICE, DATA, FLOAT, INPUT, INT, PAIR, SHAPE, VIEW, Op, attr,
                               feature_map, fmt_shape, io_cost, positive, register)
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from cnncost.ir import Cost, Graph
+from cnncost.core.ir import Cost, Graph
 
 
 def node_costs(graph: Graph) -> tuple[Cost, ...]:
-    return tuple(node.op.cost(graph.in_shapes(i), node.shape)
-                 for i, node in enumerate(graph.nodes))
+    return graph.node_costs()
 
 
 def node_kinds(graph: Graph) -> tuple[str, ...]:

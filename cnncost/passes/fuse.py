@@ -9,11 +9,8 @@ memory traffic and element-wise work; it never changes mult_adds or the paramete
 
 from __future__ import annotations
 
-from cnncost.ir import Cost, Graph, numel
+from cnncost.core.ir import Cost, Graph, numel
 from cnncost.ops.base import ACTIVATION, CONV, INPUT, LINEAR, NORM, VIEW
-
-FUSE_MODES = ("none", "bn-act")
-
 
 def fusion_hosts(graph: Graph, mode: str) -> tuple[int, ...]:
     """For each node, the node whose kernel computes it: itself, or the conv it joins."""

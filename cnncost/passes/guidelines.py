@@ -28,8 +28,8 @@ import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from cnncost.errors import RuleError, suggest
-from cnncost.ir import Cost, Graph, numel
+from cnncost.core.errors import RuleError, suggest
+from cnncost.core.ir import Cost, Graph, numel
 from cnncost.ops.base import CONV
 from cnncost.passes.rollup import Group, is_depthwise
 

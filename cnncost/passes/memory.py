@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from cnncost.ir import Graph, numel
+from cnncost.core.ir import Graph, numel
 from cnncost.ops.base import VIEW
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cnncost.ir import ZERO_COST, Cost, Graph, total_cost
+from cnncost.core.ir import ZERO_COST, Cost, Graph, total_cost
 from cnncost.ops.base import CONV, ELEMENTWISE_FAMILIES, FRAGMENT_FAMILIES, INPUT
 from cnncost.passes.fuse import is_kernel
 

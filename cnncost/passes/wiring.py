@@ -7,7 +7,7 @@ figures are inflated without a sign. The analysis reports such layers as warning
 
 from __future__ import annotations
 
-from cnncost.ir import Graph
+from cnncost.core.ir import Graph
 
 
 def unused_layers(graph: Graph) -> tuple[int, ...]:

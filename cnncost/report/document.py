@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from cnncost.analysis import DTYPES, Analysis, figures
-from cnncost.metrics import DEFINITIONS
+from cnncost.core.settings import DTYPES
+from cnncost.pipeline import Analysis, figures
+from cnncost.core.metrics import DEFINITIONS
 from cnncost.report.tables import group_row, guideline_rows, kind_rows, layer_rows
 
 def convention(fuse: str = "none", dtype: str = "fp32", batch: int | None = 1,
@@ -29,7 +30,7 @@ def analysis_convention(a: Analysis) -> dict[str, Any]:
 
 def envelope(command: str, conv: dict[str, Any]) -> dict[str, Any]:
     """The keys every JSON document starts with."""
-    from cnncost import __version__
+    from cnncost.core.version import __version__
 
     return {"cnncost_version": __version__, "command": command, "convention": conv}
 

@@ -14,9 +14,9 @@ import html
 import re
 from typing import Any
 
-from cnncost.analysis import Analysis
-from cnncost.errors import printable
-from cnncost.metrics import BY_NAME
+from cnncost.pipeline import Analysis
+from cnncost.core.errors import printable
+from cnncost.core.metrics import BY_NAME
 from cnncost.report.render import cell
 from cnncost.report.tables import (BYTES, COUNT, NUMBER, RATIO, SECONDS, SHAPE, SHARE, VERDICT,
                                    Column, Table, blocks_table, findings_table, guidelines_table,
@@ -124,7 +124,7 @@ def report_html(a: Analysis, charts: bool = True) -> str:
     device, the roofline (both need matplotlib: the ``plot`` extra)."""
     figures: list[tuple[str, str, str]] = []
     if charts:
-        from cnncost.plots import layers_figure, roofline_figure
+        from cnncost.report.charts import layers_figure, roofline_figure
 
         figures.append(("chart-layers", "mult-adds and mem_access per layer, along the depth of "
                         "the network" + (", and the estimated latency" if a.latency else ""),
@@ -153,7 +153,7 @@ def inline_svg(data: bytes, prefix: str) -> str:
 
 def page(a: Analysis, figures: list[tuple[str, str, str]]) -> str:
     """The report's HTML: ``figures`` are (id, caption, inline SVG)."""
-    from cnncost import __version__
+    from cnncost.core.version import __version__
 
     model = a.model
     title = escape(model.title)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cnncost.latency import Device
+from cnncost.passes.latency import Device
 from cnncost.report import render
 from cnncost.report.document import convention, envelope, model_fields
 from cnncost.report.render import Terminal
@@ -54,7 +54,7 @@ def devices_text(devices: dict[str, Device], fmt: str, terminal: Terminal = Term
 def measure_text(a: Any, timing: Any, runtime: str, fmt: str,
                  terminal: Terminal = Terminal()) -> str:
     """A measured timing, with the estimate beside it when the analysis has one."""
-    from cnncost.analysis import figures
+    from cnncost.pipeline import figures
     from cnncost.report.views import tables_text
 
     measured = {"min": timing.min, "median": timing.median, "max": timing.max,

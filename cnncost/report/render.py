@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cnncost.errors import printable
+from cnncost.core.errors import printable
 from cnncost.report import fmt
 from cnncost.report.tables import (BYTES, COUNT, RATIO, SECONDS, SHAPE, SHARE, TEXT, VERDICT,
                                    Column,

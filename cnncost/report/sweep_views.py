@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from cnncost.errors import Problem, UsageError, shown, suggest
+from cnncost.core.errors import Problem, UsageError, shown, suggest
 from cnncost.report.render import spreadsheet_safe
-from cnncost.sweeps import MAX_CONFIGS, Sweep, front_directions, pareto_mask, value_text
+from cnncost.jobs.sweep import MAX_CONFIGS, Sweep, front_directions, pareto_mask, value_text
 
 TABLE_ROWS = 1000  # a table longer than this is cut (CSV and JSON lines write every row)
 TABLE_GRID = 10**5  # the table is for people: larger grids go to a file (about 0.1 s)
@@ -66,7 +66,7 @@ def sweep_names(sweep: Sweep) -> list[str]:
 def sweep_limits(sweep: Sweep, budget: Any) -> list[Any]:
     """The limits that filter a sweep: the budget file's common ones and its entry for the
     spec, and the spec's own; a limit on a figure the sweep does not compute is refused."""
-    from cnncost.gate import unknown_entries
+    from cnncost.jobs.check import unknown_entries
 
     chosen = {limit.metric: limit for limit in sweep.base.budget}
     if budget is not None:
@@ -193,7 +193,7 @@ def table_rows(sweep: Sweep, blocks: Iterator[dict[str, Any]]) -> tuple[list[dic
 
 
 def table(sweep: Sweep, rows_shown: list[dict[str, Any]], total: int, front: Any) -> Any:
-    from cnncost import metrics
+    from cnncost.core import metrics
     from cnncost.report.tables import COLUMN_KIND, NUMBER, Column, Table
 
     columns = [Column(a.name, a.name, NUMBER) for a in sweep.axes] + [

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cnncost import metrics
-from cnncost.analysis import Analysis, figures
-from cnncost.ir import numel
+from cnncost.core import metrics
+from cnncost.pipeline import Analysis, figures
+from cnncost.core.ir import numel
 from cnncost.passes.rollup import Group
 from cnncost.report import fmt
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from cnncost.analysis import Analysis
-from cnncost.errors import UsageError
+from cnncost.pipeline import Analysis
+from cnncost.core.errors import UsageError
 from cnncost.ops import registered
 from cnncost.ops.base import aliases_of
 from cnncost.report import render
@@ -101,8 +101,8 @@ def specs_text(fmt: str, figures: bool = False, terminal: Terminal = Terminal())
 
 def library_rows(figures: bool = False) -> list[dict[str, Any]]:
     """The bundled specs; with ``figures``, one row per variant with its headline figures."""
-    from cnncost.analysis import analyze
-    from cnncost.library import catalog, load_model
+    from cnncost.pipeline import analyze
+    from cnncost.frontends.library import catalog, load_model
 
     rows = []
     for entry in catalog():
@@ -162,7 +162,7 @@ def library_table(rows: list[dict[str, Any]], figures: bool) -> Table:
 
 def compare_text(models: list, fmt: str, *, baseline: str | None, sort: str | None,
                  columns: str | None, terminal: Terminal = Terminal()) -> str:
-    from cnncost.report.gate import compare_document, compare_table
+    from cnncost.report.check_views import compare_document, compare_table
 
     table = compare_table(models, baseline=baseline, sort=sort, columns=columns)
     if fmt == "json":
@@ -172,7 +172,7 @@ def compare_text(models: list, fmt: str, *, baseline: str | None, sort: str | No
 
 def check_text(outcomes: list, models: list, fmt: str, not_given: list[str] = (),
                terminal: Terminal = Terminal()) -> str:
-    from cnncost.report.gate import check_document, check_table, junit_xml
+    from cnncost.report.check_views import check_document, check_table, junit_xml
 
     if fmt == "junit":
         return junit_xml(outcomes, models)

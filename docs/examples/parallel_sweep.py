@@ -1,7 +1,7 @@
 """A sweep larger than memory, on every core: cnncost's sweep API under concurrent.futures.
 
 The grid is cut along its first variable; each worker process sweeps its part with
-cnncost.sweeps.Sweep, which yields rows in blocks of bounded size, and streams them to its
+cnncost.jobs.sweep.Sweep, which yields rows in blocks of bounded size, and streams them to its
 own CSV file. Nothing holds the whole grid: memory stays at a few blocks per worker. Each
 part is a run of consecutive rows of the grid and each file holds its rows in the grid's
 order, so the files read in the order of their names (part0000.csv, part0001.csv, ...) give
@@ -19,7 +19,7 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 
 from cnncost.report.sweep_views import csv_text
-from cnncost.sweeps import Axis, Sweep, parse_axis
+from cnncost.jobs.sweep import Axis, Sweep, parse_axis
 
 
 def sweep_part(spec: str, axes: list[Axis], path: str) -> tuple[int, int]:
