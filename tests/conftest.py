@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import lzma
+import os
 import textwrap
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from cnncost.frontends.yamlspec import graph_from_text, spec_from_text
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
+RECORDED = ROOT / "tests" / "data" / "onnx"  # recorded torchvision exports, xz-compressed
 
 
 def build(text: str, **overrides):
@@ -67,3 +70,47 @@ def write_spec(tmp_path):
         path.write_text(textwrap.dedent(text).lstrip("\n"))
         return str(path)
     return write
+
+
+# -- the recorded ONNX exports, decompressed once per session --------------------------------
+
+def unpack(packed: Path, target: Path, piece: int = 4096) -> None:
+    """Decompress the xz file ``packed`` to ``target`` a piece at a time, leaving each piece of
+    zero bytes a hole: the recorded exports' weights are zeros, so a 528 MB model takes a few
+    hundred kB of disk, and no model sits whole in memory while it is unpacked."""
+    decompressor = lzma.LZMADecompressor()
+    data = packed.read_bytes()  # at most ~100 kB compressed
+    with target.open("wb") as out:
+        while not decompressor.eof:
+            chunk = decompressor.decompress(data, max_length=piece)
+            data = b""
+            if not chunk and decompressor.needs_input:
+                raise EOFError(f"{packed} ends before its xz stream does")
+            if chunk.count(0) == len(chunk):
+                out.seek(len(chunk), os.SEEK_CUR)
+            else:
+                out.write(chunk)
+        out.truncate()  # a file that ends in a hole gets its full size
+
+
+class RecordedExports:
+    """The folder of the recorded exports: ``exports / "resnet18.dynamo.static.onnx"`` is the
+    path of that model, decompressed the first time a test asks for it, with the external data
+    file beside it where it has one."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def __truediv__(self, name: str) -> Path:
+        for file in (name, f"{name}.data"):
+            packed, target = RECORDED / f"{file}.xz", self.folder / file
+            if packed.is_file() and not target.exists():
+                unpack(packed, target)
+        return self.folder / name
+
+
+@pytest.fixture(scope="session")
+def exports(tmp_path_factory) -> RecordedExports:
+    """The recorded torchvision exports (tests/data/onnx), each decompressed at most once per
+    session, and only when a test asks for it."""
+    return RecordedExports(tmp_path_factory.mktemp("onnx"))

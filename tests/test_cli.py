@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -141,3 +142,90 @@ def test_errors_exit_2_from_a_real_process(tmp_path):
 def test_version():
     from cnncost import __version__
     assert run_ok("--version").strip() == f"cnncost {__version__}"
+
+
+# -- every list of choices is declared once, in cnncost.core.settings ----------------------
+
+def cli_choices() -> dict[tuple[str, str], tuple[str, ...]]:
+    """(command, option) -> the choices the command line offers, for every option with a
+    fixed list of choices, in every command and subcommand."""
+    import typer.main
+
+    from cnncost.cli import app
+
+    found = {}
+
+    def walk(command: Any, path: str) -> None:  # a click Command (typer's own click)
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, f"{path} {name}".strip())
+        for param in command.params:
+            if hasattr(param.type, "choices"):  # a click Choice
+                found[path, max(param.opts, key=len)] = tuple(param.type.choices)
+
+    walk(typer.main.get_command(app), "")
+    return found
+
+
+def settings_list(command: str, option: str) -> tuple[str, ...]:
+    from cnncost.core import settings
+
+    if option == "--format":
+        return tuple({"check": settings.CHECK_FORMATS, "sweep": settings.SWEEP_FORMATS}
+                     .get(command, settings.OUTPUT_FORMATS))
+    return tuple({"--dtype": settings.DTYPES, "--fuse": settings.FUSE_MODES,
+                  "--convention": settings.CONVENTIONS, "--by": settings.ROLLUPS}[option])
+
+
+def test_the_command_lines_choices_are_the_settings_lists():
+    choices = cli_choices()
+    for (command, option), offered in choices.items():
+        assert offered == settings_list(command, option), (command, option)
+    # not vacuous: --format in the 10 commands that print text (check and sweep with their
+    # own lists), --dtype in 8, --fuse in 8, --convention in 2, --by in 1: 29 options
+    by_option = {o: sorted(c for c, name in choices if name == o) for _, o in choices}
+    assert by_option["--format"] == ["analyze", "check", "compare", "devices", "explain",
+                                     "guidelines", "measure", "ops", "specs", "sweep"]
+    assert by_option["--dtype"] == ["analyze", "check", "compare", "plot layers",
+                                    "plot roofline", "plot scatter", "report", "sweep"]
+    assert len(by_option["--fuse"]) == 8 and by_option["--convention"] == ["analyze", "explain"]
+    assert by_option["--by"] == ["analyze"] and len(choices) == 10 + 8 + 8 + 2 + 1
+
+
+def test_the_docs_list_the_settings_choices():
+    """docs/cli.md's synopsis: each ``--option a|b|c`` is what that command offers."""
+    from cnncost.core.settings import WEIGHTS
+
+    choices = {**cli_choices(), ("export", "--weights"): WEIGHTS}
+    synopsis = (ROOT / "docs" / "cli.md").read_text().split("```")[1]
+    seen, command = [], ""
+    for line in synopsis.splitlines():
+        if line.startswith("cnncost "):
+            command = " ".join(w for w in line.split()[1:3] if re.fullmatch("[a-z]+", w))
+        for option, listed in re.findall(r"(--[a-z-]+) ([a-z0-9-]+(?:\|[a-z0-9-]+)+)", line):
+            assert tuple(listed.split("|")) == choices[command, option], (command, option)
+            seen.append((command, option))
+    assert seen == [("analyze", "--format"), ("analyze", "--by"), ("analyze", "--dtype"),
+                    ("analyze", "--fuse"), ("explain", "--convention"), ("check", "--format"),
+                    ("export", "--weights"), ("sweep", "--format")]
+
+
+def test_export_weights_are_the_settings_list(tmp_path):
+    result = cli("export", SPEC, "-o", str(tmp_path / "m.onnx"), "--weights", "ones")
+    assert result.exit_code == 2 and "--weights ones: random or zeros" in result.stderr
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_a_command_names_only_declared_options():
+    from cnncost.cli.options import command
+
+    def made_up(o, spec: str) -> None:
+        """nothing"""
+
+    with pytest.raises(TypeError, match="not declared"):
+        command("spec", "colour")(made_up)
+    with pytest.raises(TypeError, match="leaves out"):
+        command("format")(made_up)
+    with pytest.raises(TypeError, match=r"\['output'\] \(not taken\)"):
+        command("spec", "output")(made_up)
+    assert command("spec", "format", "sets")(made_up).__signature__.parameters.keys() == {
+        "spec", "format", "sets"}

@@ -70,6 +70,7 @@ def shell_examples() -> list[tuple[str, int, list[str]]]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("doc,number,lines", shell_examples(),
                          ids=[f"{d}#{n}" for d, n, _ in shell_examples()])
 def test_the_docs_examples_run_as_written(doc, number, lines, tmp_path):

@@ -103,6 +103,7 @@ def test_round_with_huge_digits(spec):
     fast("analyze", path, expect=(f"{path}:4:", "round(): digits must be a whole number"))
 
 
+@pytest.mark.slow
 def test_repeat_and_when_fan_out_is_bounded(spec):
     path = spec("name: fan\ninput: {shape: [3, 8, 8]}\nblocks:\n  inner:\n    layers:\n"
                 "      - {op: relu, repeat: 1000000, when: 'index < 0'}\n"

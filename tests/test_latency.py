@@ -16,7 +16,8 @@ from cnncost.pipeline import analyze, figures
 from cnncost.frontends.builder import GraphBuilder, make_op
 from cnncost.core.errors import SpecError, UsageError
 from cnncost.estimate.devices import bundled_devices, device_yaml, load_device, read_device
-from cnncost.passes.latency import KINDS, Device, Kernel, estimate, kernel_time, kernels
+from cnncost.passes.latency import KINDS, Device, Kernel, kernel_time
+from cnncost.pipeline import estimate, kernels
 from cnncost.frontends.library import load_model
 from cnncost.core.budget import SECONDS, parse_quantity
 
@@ -379,6 +380,7 @@ def test_the_fit_refuses_times_that_are_not_positive_and_finite(seconds):
         fit([kernels(pointwise(), "none")] * len(seconds), seconds)
 
 
+@pytest.mark.slow
 def test_calibrate_measures_and_writes_a_profile_that_loads(tmp_path):
     pytest.importorskip("onnxruntime")
     from cnncost.estimate.calibrate import calibrate, micro_benchmarks

@@ -13,10 +13,9 @@ import pytest
 onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed")
 
 import cnncost  # noqa: E402
-from conftest import ROOT, cli  # noqa: E402
+from conftest import RECORDED, ROOT, cli  # noqa: E402
 
-DATA = ROOT / "tests" / "data" / "onnx"
-REFERENCE = json.loads((DATA / "reference.json").read_text())
+REFERENCE = json.loads((RECORDED / "reference.json").read_text())
 # torchvision model -> the bundled spec of the same network
 SPECS = {"mobilenet_v2": "mobilenet_v2", "shufflenet_v2_x1_0": "shufflenet_v2@1.0x",
          "mobilenet_v3_large": "mobilenet_v3_large", "resnet18": "resnet18",
@@ -24,18 +23,10 @@ SPECS = {"mobilenet_v2": "mobilenet_v2", "shufflenet_v2_x1_0": "shufflenet_v2@1.
          "efficientnet_b0": "efficientnet_b0", "mnasnet1_0": "mnasnet@1.0",
          "googlenet": "googlenet", "alexnet": "alexnet", "vgg16": "vgg16"}
 FILES = sorted(f["file"].removesuffix(".xz") for f in REFERENCE["files"])
+# `exports` (conftest.py): the recorded exports, each decompressed once when first asked for
 
 
-@pytest.fixture(scope="module")
-def exports(tmp_path_factory):
-    """The recorded exports, decompressed (each .onnx beside its .onnx.data)."""
-    folder = tmp_path_factory.mktemp("onnx")
-    for packed in DATA.glob("*.xz"):
-        (folder / packed.name.removesuffix(".xz")).write_bytes(lzma.decompress(
-            packed.read_bytes()))
-    return folder
-
-
+@pytest.mark.slow
 @pytest.mark.parametrize("file", FILES)
 def test_real_exports_give_the_specs_mult_adds_exactly(exports, file):
     name = file.split(".")[0]
@@ -305,6 +296,23 @@ def test_without_the_onnx_package(monkeypatch, exports):
     assert "needs the onnx package" in result.stderr and "cnncost[onnx]" in result.stderr
 
 
+@pytest.mark.parametrize("piece", [1000, 4096])
+def test_recorded_exports_unpack_to_their_bytes_with_zeros_as_holes(tmp_path, piece):
+    """conftest's unpack gives xz's bytes exactly, at any piece size, and the zeroed weights
+    take no disk."""
+    from conftest import unpack
+
+    packed, target = RECORDED / "squeezenet1_0.legacy11.static.onnx.xz", tmp_path / "s.onnx"
+    unpack(packed, target, piece)
+    whole = lzma.decompress(packed.read_bytes())
+    assert target.read_bytes() == whole
+    # squeezenet1_0's 1,248,424 float32 parameters (4,993,696 bytes) and the graph around them;
+    # on disk only the pieces that are not all zeros: the graph, the small biases (kept), the
+    # protobuf headers between the weights
+    assert 4 * 1_248_424 < len(whole) == 5_009_960
+    assert 0 < target.stat().st_blocks * 512 < len(whole) // 16
+
+
 # -- export ------------------------------------------------------------------------------------
 
 def library():
@@ -313,6 +321,46 @@ def library():
     return [(e.name, v) for e in catalog() for v in (e.variants or (None,))]
 
 
+HOLE = 1 << 16  # zero weights of at least this many bytes go to the sparse data file
+
+
+def save_zero_weights_as_holes(proto, path) -> None:
+    """Save an export made with ``weights="zeros"`` so that it costs no disk: each weight of
+    HOLE bytes or more that is all zeros becomes ONNX external data, its span of
+    ``<path>.data``, a file that is one hole (made by truncate, nothing written); the rest stay
+    in the .onnx file. The graph and every value are the export's; no big model is written out
+    or serialised whole."""
+    from onnx.external_data_helper import set_external_data
+
+    location, offset = f"{path.name}.data", 0
+    for tensor in proto.graph.initializer:
+        data = tensor.raw_data
+        if len(data) < HOLE or data.count(0) != len(data):
+            continue
+        set_external_data(tensor, location, offset, len(data))
+        tensor.ClearField("raw_data")
+        offset += -(-len(data) // 4096) * 4096  # each weight at a page boundary
+    with open(path.with_name(location), "wb") as holes:
+        holes.truncate(offset)
+    path.write_bytes(proto.SerializeToString())
+
+
+def test_zero_weights_saved_as_holes_read_back_as_the_export(tmp_path):
+    from cnncost.frontends.onnx.onnx_export import export_onnx
+
+    model = cnncost.load_model("mobilenet_v1@alpha=0.25")
+    path = tmp_path / "m.onnx"
+    save_zero_weights_as_holes(export_onnx(model, weights="zeros"), path)
+    # the classifier alone: 256 x 1000 float32 weights, 1,024,000 bytes, in the data file
+    data = path.with_name("m.onnx.data").stat()
+    assert data.st_size >= 1_024_000 and data.st_blocks == 0
+    back = onnx.load(str(path))  # reads each external weight back in
+    for tensor in back.graph.initializer:
+        tensor.ClearField("data_location")  # set to DEFAULT as onnx reads it in
+    assert back == export_onnx(model, weights="zeros")
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("name,variant", library())
 def test_every_spec_exports_runs_and_imports_back(tmp_path, name, variant):
     ort = pytest.importorskip("onnxruntime")
@@ -328,12 +376,14 @@ def test_every_spec_exports_runs_and_imports_back(tmp_path, name, variant):
             export_onnx(model)
         return
     path = tmp_path / "m.onnx"
-    path.write_bytes(export_onnx(model, weights="zeros").SerializeToString())
+    # the exported proto is let go once saved: the runtime and the import read the file
+    save_zero_weights_as_holes(export_onnx(model, weights="zeros"), path)
     onnx.checker.check_model(str(path))
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     outputs = session.run(None, {"input": np.zeros(model.graph.nodes[0].shape, np.float32)})
+    del session  # its copy of the weights, before the import reads the file again
     assert [o.shape for o in outputs] == [model.graph.nodes[i].shape for i in model.graph.outputs]
     spec, back = (cnncost.totals(cnncost.analyze(m)) for m in (model,
                                                                  cnncost.load_model(str(path))))

@@ -6,7 +6,6 @@ onnx.helper."""
 from __future__ import annotations
 
 import builtins
-import lzma
 import os
 import re
 import subprocess
@@ -23,7 +22,6 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 import cnncost  # noqa: E402
 from conftest import ROOT, cli  # noqa: E402
 
-DATA = ROOT / "tests" / "data" / "onnx"
 WEIGHT = np.arange(16 * 8, dtype=np.float32).reshape(16, 8, 1, 1)  # 128 floats: 512 bytes
 
 
@@ -140,13 +138,7 @@ def test_external_data_spans_past_the_file_are_refused(tmp_path, offset, length,
 
 # -- import keeps the blocks -----------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def exports(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("onnx")
-    for name in ("resnet18.dynamo.static.onnx", "resnet18.dynamo.static.onnx.data",
-                 "mobilenet_v2.legacy11.static.onnx"):
-        (folder / name).write_bytes(lzma.decompress((DATA / f"{name}.xz").read_bytes()))
-    return folder
+# `exports` (conftest.py): the recorded exports, each decompressed once when first asked for
 
 
 def renamed(name: str) -> str:
@@ -270,6 +262,7 @@ def test_output_through_a_symlink_keeps_the_link(tmp_path):
     assert onnx.load(str(tmp_path / "real.yaml")).graph.node
 
 
+@pytest.mark.slow
 def test_output_to_dev_stdout_writes_through_the_pipe(exports):
     result = subprocess.run([sys.executable, "-m", "cnncost", "import",
                              str(exports / "mobilenet_v2.legacy11.static.onnx"), "-o",

@@ -582,6 +582,7 @@ def probed(found: str, page: str, tmp_path: Path, *options: str) -> dict:
     return json.loads(html.unescape(match.group(1)))
 
 
+@pytest.mark.slow
 def test_the_report_runs_in_a_headless_browser(report, tmp_path):
     found = headless_browser()
     page = report.read_text()
@@ -602,6 +603,7 @@ document.body.setAttribute("data-probe", JSON.stringify({
 </script>"""
 
 
+@pytest.mark.slow
 def test_the_report_fits_a_1400_pixel_window(tmp_path):
     """At 1400 px the page never scrolls sideways, and each table of mobilenet_v2 with a device
     (the per-layer table's 15 columns, latency and bound among them) fits its box."""

@@ -461,6 +461,7 @@ def test_the_api_refuses_a_grid_larger_than_memory():
     assert "Sweep(spec, axes).blocks()" in caught.value.format()
 
 
+@pytest.mark.slow
 def test_sigterm_leaves_no_file_and_no_temporary_file(tmp_path):
     import os
     import signal

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from cnncost.core.errors import CnncostError, Problem, SpecError, UsageError
 
@@ -160,6 +163,25 @@ def write_whole(path: str | Path, chunks: Iterable[str | bytes]) -> int:
     finally:
         if temp and os.path.exists(temp):
             os.unlink(temp)
+
+
+@contextmanager
+def sigterm_exits() -> Iterator[None]:
+    """While long work writes a file, SIGTERM ends it as SIGINT does: by an exception, so that
+    the file being written is removed on the way out (write_whole); the exit code is the
+    shell's for a signal, 128 + 15 = 143. Outside the main thread, signals are left alone."""
+    def stop(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def check_writable(path: str | Path) -> None:

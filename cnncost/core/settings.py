@@ -14,6 +14,13 @@ FUSE_MODES = {"none": "every op is its own kernel (ShuffleNet V2 setting)",
 OUTPUT_FORMATS = ("table", "json", "csv", "markdown")
 CHECK_FORMATS = (*OUTPUT_FORMATS, "junit")
 CHART_FORMATS = ("png", "svg")
+SWEEP_FORMATS = ("table", "csv", "jsonl")  # a sweep streams its rows: CSV or JSON lines
+
+# what analyze rolls the layers up by (--by)
+ROLLUPS = ("op", "block")
+
+# the weights of an exported ONNX model
+WEIGHTS = ("random", "zeros")
 
 # what the peer tools count (cnncost.conventions: one rule set each), and cnncost's own figure
 CONVENTIONS = ("fvcore", "ptflops", "ptflops-aten", "thop", "torchinfo", "paper")

@@ -400,6 +400,11 @@ def smaller(a: Any, b: Any) -> Vec:
     return Vec(np.minimum(array_of(a), array_of(b)))
 
 
+def gcd(a: Any, b: Any) -> Vec:
+    """math.gcd of whole numbers, per configuration."""
+    return Vec(np.gcd(array_of(a), array_of(b)))
+
+
 def broadcast_size(dims: tuple[Any, ...]) -> Any:
     """NumPy's broadcasting of one dimension, per configuration: the largest size, when every
     size is it or 1; None when no configuration broadcasts; Varies when some do."""

@@ -22,7 +22,8 @@ from typing import Any
 
 from cnncost.frontends.builder import GraphBuilder, make_op
 from cnncost.core.ir import Graph
-from cnncost.passes.latency import KINDS, Device, Kernel, kernel_seconds, kernels
+from cnncost.passes.latency import KINDS, Device, Kernel, kernel_seconds
+from cnncost.pipeline import kernels
 from cnncost.core.model import Model
 
 FUSE = "bn-act"  # onnxruntime's default optimisations fold BN and fuse activations into convs

@@ -2,7 +2,8 @@
 
 The model is exported (cnncost.frontends.onnx.onnx_export) or read as it is (an .onnx file),
 run on random input with a stated number of threads, warmed up, then run many times; the
-minimum and median are reported with the spread. onnxruntime is an optional extra (``cnncost[measure]``).
+minimum and median are reported with the spread. onnxruntime is an optional extra
+(``cnncost[measure]``).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -138,6 +138,7 @@ class Sweep:
         # the spec with its fixed settings: its own errors surface here, with their file and
         # line, before any sweeping; then the swept names must be its number variables
         self.base = load_model(spec, self.fixed, self.variant, batch)
+        refuse_unsweepable(self.base.graph, spec)
         variables = dict(self.base.variables)
         for axis in axes:
             if axis.name not in variables:
@@ -354,6 +355,18 @@ class Sweep:
             self.result.first_error = exc.problems[0].message if exc.problems else str(exc)
 
 
+def refuse_unsweepable(graph: Any, spec: str) -> None:
+    """UsageError naming the ops of ``graph`` whose rules cannot take a sweep's values
+    (``not_sweepable`` declared on the op, with the reason)."""
+    refused = {node.op.op_name: node.op.not_sweepable for node in graph.nodes
+               if node.op.not_sweepable}
+    if refused:
+        raise UsageError(Problem(
+            f"{spec} cannot be swept: " + "; ".join(f"{name}: {reason}"
+                                                   for name, reason in refused.items()),
+            hint="analyze each configuration with cnncost analyze --set NAME=VALUE"))
+
+
 def _blocks(values: list[np.ndarray], block: int) -> Iterator[list[np.ndarray]]:
     """``values`` (one array per variable) cut into boxes of at most ``block``
     configurations, in the grid's order: the last variables whole as far as they fit, the
@@ -401,24 +414,18 @@ def _topology(graph: Any) -> int:
 
 
 def _figures(graph: Any, fuse: str, size: int, device: Any, dtype: str) -> dict[str, Any]:
-    """The sweep's metrics of a graph whose sizes may be Vecs: by the passes analyze runs."""
-    from cnncost.core.ir import numel, total_cost
-    from cnncost.passes.costs import node_costs
-    from cnncost.passes.fuse import fused_costs, fusion_hosts
-    from cnncost.passes.memory import live_totals
+    """The sweep's metrics of a graph whose sizes may be Vecs: by the passes analyze runs
+    (cnncost.pipeline.counts), read as the figures analyze gives."""
+    from cnncost.core.ir import total_cost
+    from cnncost.pipeline import counts, peak_elements
 
-    raw = node_costs(graph)
-    host = fusion_hosts(graph, fuse)
-    t = total_cost(fused_costs(graph, raw, host))
-    peak: Any = 0
-    for _, live in live_totals(graph, host, lambda i: array_of(numel(graph.nodes[i].shape))):
-        peak = np.maximum(peak, live)
+    c = counts(graph, fuse, dtype, device)
+    t = total_cost(c.costs)
     figures = {"params": array_of(t.params), "mult_adds": array_of(t.mult_adds),
-               "mem_access": array_of(t.mem_access), "peak_activation_bytes": peak * size}
-    if device is not None:
-        from cnncost.passes.latency import estimate
-
-        figures["latency"] = array_of(estimate(graph, device, dtype, raw).total)
+               "mem_access": array_of(t.mem_access),
+               "peak_activation_bytes": peak_elements(graph, c) * size}
+    if c.latency is not None:
+        figures["latency"] = array_of(c.latency.total)
     return figures
 
 
@@ -460,3 +467,15 @@ def pareto_mask(x: Any, y: Any, maximize: tuple[bool, bool] = (False, False)) ->
     mask = np.zeros(len(x), dtype=bool)
     mask[order] = on
     return mask
+
+
+def some_built(sweep: Sweep, blocks: Iterable[Any], spec: str) -> Iterator[Any]:
+    """The blocks of ``sweep`` as they come; a UsageError, before anything is written, when
+    no configuration of the grid (of ``spec``, as given) could be built at all."""
+    yielded = False
+    for block in blocks:
+        yielded = True
+        yield block
+    if not yielded and sweep.result.invalid == sweep.result.configurations:
+        raise UsageError(f"no configuration of {spec} could be built: "
+                         f"{sweep.result.first_error}")

@@ -8,9 +8,14 @@ traffic, which is the same for all: read the input, write the output.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from cnncost.core.ir import Cost, Shape, numel
 from cnncost.ops.base import ACTIVATION, BOOL, FLOAT, Op, attr, io_cost, register
+from cnncost.ops.counting import (ACTIVATIONS, ATEN_NOT_COUNTED, Counting, Item, Rule, Site,
+                                  TorchCalls, counts, elements_in, elements_out, fvcore_ignored,
+                                  fvcore_no_handle, no_tool_counts, per_element, thop_no_rule,
+                                  thop_zero_rule, torchinfo_no_weight)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,21 +32,90 @@ class Activation(Op):
         return io_cost(inputs, out, elementwise_ops=numel(out))
 
 
-def _simple(name: str, summary: str, aliases: tuple[str, ...] = ()) -> type[Activation]:
+def _simple(name: str, summary: str, aliases: tuple[str, ...] = (),
+            **declared: Any) -> type[Activation]:
+    """An activation without attributes; ``declared``: its class declarations (onnx_op, ...)."""
     cls = type(name.title().replace("_", ""), (Activation,),
-               {"__slots__": (), "summary": summary, "__doc__": summary})
+               {"__slots__": (), "summary": summary, "__doc__": summary, **declared})
     return register(name, aliases=aliases)(cls)
 
 
-ReLU = _simple("relu", "max(x, 0)")
-ReLU6 = _simple("relu6", "min(max(x, 0), 6)")
-Sigmoid = _simple("sigmoid", "1 / (1 + exp(-x))")
-HardSigmoid = _simple("hardsigmoid", "relu6(x + 3) / 6", aliases=("hsigmoid",))
-HardSwish = _simple("hardswish", "x * relu6(x + 3) / 6", aliases=("hswish",))
-Swish = _simple("swish", "x * sigmoid(x)", aliases=("silu",))
-Tanh = _simple("tanh", "tanh(x)")
-GELU = _simple("gelu", "x * Phi(x)")
-Softmax = _simple("softmax", "softmax over channels")
+def write_clip(w: Any, low: float, high: float) -> None:
+    """Clip(x, low, high), its bounds as inputs (opset 11 and newer)."""
+    w.emit("Clip", [w.inputs[0], w.scalar("low", low), w.scalar("high", high)])
+
+
+def _relu6_onnx(self: Activation, w: Any) -> None:
+    write_clip(w, 0.0, 6.0)  # as PyTorch writes it; read back as relu6
+
+
+def _swish_onnx(self: Activation, w: Any) -> None:
+    w.emit("Mul", [w.inputs[0], w.step("Sigmoid", w.inputs, "sigmoid")])  # x * sigmoid(x)
+
+
+# -- what the peer tools count for these ops (cnncost.ops.counting) ---------------------------
+
+def _ptflops(module: str, function: str, *, hook: bool = True, patched: bool = True,
+             module_calls_it: bool = True) -> TorchCalls:
+    """ptflops' rule for an activation: the module's hook (if it has one) counts 1 per output
+    element, its function (if patched) 1 per input element, once more when the module calls
+    it."""
+    return TorchCalls(ACTIVATIONS, module, function,
+                      hook=per_element(ACTIVATIONS, 1, elements_out, "1 per element")
+                      if hook else None,
+                      call=per_element(ACTIVATIONS, 1, elements_in, "1 per element")
+                      if patched else None, module_calls_it=module_calls_it)
+
+
+def _activation(module: str, function: str, fvcore: Rule, ptflops: TorchCalls,
+                thop: Rule) -> Counting:
+    """An activation no tool but ptflops (and thop where it says) counts."""
+    return counts(fvcore=fvcore, ptflops=ptflops, ptflops_aten=ATEN_NOT_COUNTED, thop=thop,
+                  torchinfo=torchinfo_no_weight(module))
+
+
+def _thop_softmax(s: Site) -> tuple[Item, ...]:
+    """thop's count_softmax over channels: exp, sum and division, 3 x channels - 1 a
+    position."""
+    channels = s.inputs[0][1]
+    return (Item(ACTIVATIONS, elements_in(s) // channels * (3 * channels - 1),
+                 "3 x channels - 1 per position"),)
+
+
+def _torchinfo_prelu(s: Site) -> tuple[Item, ...]:
+    """torchinfo: the slopes (PReLU's weight) once a sample."""
+    return (Item(ACTIVATIONS, s.cost.weights * s.batch, "slopes x batch"),)
+
+
+ReLU = _simple("relu", "max(x, 0)", onnx_op="Relu", counting=_activation(
+    "nn.ReLU", "F.relu", fvcore_ignored("aten::relu"), _ptflops("nn.ReLU", "F.relu"),
+    thop_zero_rule("nn.ReLU")))
+ReLU6 = _simple("relu6", "min(max(x, 0), 6)", to_onnx=_relu6_onnx, counting=_activation(
+    "nn.ReLU6", "F.relu6", fvcore_no_handle("aten::hardtanh"),
+    _ptflops("nn.ReLU6", "F.relu6", module_calls_it=False),  # it calls F.hardtanh: not patched
+    thop_zero_rule("nn.ReLU6")))
+Sigmoid = _simple("sigmoid", "1 / (1 + exp(-x))", onnx_op="Sigmoid",
+                  counting=no_tool_counts("nn.Sigmoid, torch.sigmoid", "aten::sigmoid"))
+HardSigmoid = _simple("hardsigmoid", "relu6(x + 3) / 6", aliases=("hsigmoid",),
+                      onnx_op="HardSigmoid", onnx_fixed={"alpha": 1 / 6, "beta": 0.5},
+                      counting=no_tool_counts("nn.Hardsigmoid, F.hardsigmoid",
+                                              "aten::hardsigmoid"))
+HardSwish = _simple("hardswish", "x * relu6(x + 3) / 6", aliases=("hswish",),
+                    onnx_op="HardSwish",
+                    counting=no_tool_counts("nn.Hardswish, F.hardswish", "aten::hardswish"))
+Swish = _simple("swish", "x * sigmoid(x)", aliases=("silu",), to_onnx=_swish_onnx,
+                counting=_activation("nn.SiLU", "F.silu", fvcore_no_handle("aten::silu"),
+                                     _ptflops("nn.SiLU", "F.silu", hook=False),
+                                     thop_no_rule("nn.SiLU")))
+Tanh = _simple("tanh", "tanh(x)", onnx_op="Tanh",
+               counting=no_tool_counts("nn.Tanh, torch.tanh", "aten::tanh"))
+GELU = _simple("gelu", "x * Phi(x)", onnx_op="Gelu", onnx_opset=20, counting=_activation(
+    "nn.GELU", "F.gelu", fvcore_no_handle("aten::gelu"), _ptflops("nn.GELU", "F.gelu"),
+    thop_no_rule("nn.GELU")))
+Softmax = _simple("softmax", "softmax over channels", onnx_op="Softmax",
+                  onnx_fixed={"axis": 1}, counting=_activation(
+                      "nn.Softmax", "F.softmax", fvcore_no_handle("aten::softmax"),
+                      _ptflops("nn.Softmax", "F.softmax", hook=False), _thop_softmax))
 
 
 @register("leaky_relu")
@@ -50,6 +124,11 @@ class LeakyReLU(Activation):
     """max(x, 0) + slope * min(x, 0)."""
 
     summary = "max(x, 0) + slope * min(x, 0)"
+    counting = _activation("nn.LeakyReLU", "F.leaky_relu", fvcore_no_handle("aten::leaky_relu"),
+                           _ptflops("nn.LeakyReLU", "F.leaky_relu", patched=False),
+                           thop_zero_rule("nn.LeakyReLU", "count_relu"))
+    onnx_op = "LeakyRelu"
+    onnx_attrs = {"slope": "alpha"}
     slope: float = attr(0.01, kind=FLOAT, doc="slope for x < 0")
 
 
@@ -59,8 +138,13 @@ class Clip(Activation):
     """min(max(x, low), high); relu6 is clip(0, 6)."""
 
     summary = "min(max(x, low), high)"
+    counting = no_tool_counts("nn.Hardtanh, torch.clamp", "aten::hardtanh (torch.clamp's "
+                              "aten::clamp is in _IGNORED_OPS)")
     low: float = attr(0.0, kind=FLOAT, doc="lower bound")
     high: float = attr(6.0, kind=FLOAT, doc="upper bound")
+
+    def to_onnx(self, w: Any) -> None:
+        write_clip(w, self.low, self.high)
 
 
 @register("prelu")
@@ -69,9 +153,20 @@ class PReLU(Activation):
     """max(x, 0) + slope_c * min(x, 0) with a learned slope per channel (or one for all)."""
 
     summary = "leaky ReLU with learned slopes, one per channel (or shared)"
+    counting = counts(fvcore=fvcore_no_handle("aten::prelu"),
+                      ptflops=_ptflops("nn.PReLU", "F.prelu"), ptflops_aten=ATEN_NOT_COUNTED,
+                      thop=per_element(ACTIVATIONS, 1, elements_in, "1 per element (eval)"),
+                      torchinfo=_torchinfo_prelu)
     shared: bool = attr(False, kind=BOOL, doc="one slope for all channels")
 
     def cost(self, inputs: tuple[Shape, ...], out: Shape) -> Cost:
         slopes = 1 if self.shared or len(out) < 2 else out[1]
         return io_cost(inputs, out, elementwise_ops=numel(out), weights=slopes,
                        param_reads=slopes)
+
+    def to_onnx(self, w: Any) -> None:
+        """PRelu with its slopes: (C, 1, 1) to broadcast over a feature map, else (C,)."""
+        x = w.in_shapes[0]
+        c = 1 if self.shared else x[1]
+        w.emit("PRelu", [w.inputs[0], w.weight("slope", (c, 1, 1) if len(x) == 4 and c > 1
+                                               else (c,))])

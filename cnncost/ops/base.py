@@ -8,6 +8,7 @@ documents the op (``cnncost ops``) and computes its figures.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, ClassVar
 
@@ -25,6 +26,7 @@ CONV, LINEAR, NORM, ACTIVATION, ELEMENTWISE, POOL, DATA, VIEW, INPUT = (
 )
 ELEMENTWISE_FAMILIES = frozenset({NORM, ACTIVATION, ELEMENTWISE})
 FRAGMENT_FAMILIES = frozenset({CONV, LINEAR, POOL})
+MULT_ADD_FAMILIES = frozenset({CONV, LINEAR})  # the only ones with multiply-adds
 
 
 def attr(default: Any = MISSING, *, kind: str, doc: str, choices: tuple[str, ...] = ()) -> Any:
@@ -53,6 +55,9 @@ class Op:
     summary: ClassVar[str] = ""
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int | None] = 1
+    # why its rules cannot take a sweep's Vec values (cnncost.core.vector), which the sweep
+    # then refuses with this reason; "" when they can (tests/test_registry_vec.py checks it)
+    not_sweepable: ClassVar[str] = ""
 
     def infer(self, inputs: tuple[Shape, ...]) -> Shape:
         raise NotImplementedError
@@ -64,9 +69,56 @@ class Op:
         """The label this node rolls up under with ``--by op``."""
         return self.op_name
 
+    def latency_kind(self, in_channels: int) -> str:
+        """What sets this layer's share of a device's peak in the latency estimate: one of
+        cnncost.core.settings.LAYER_KINDS, or "" for a layer without multiply-adds of its own.
+        The family decides only for the families that have none; a conv or linear op
+        declares its own."""
+        if self.family in MULT_ADD_FAMILIES:
+            raise NotImplementedError(f"{self.op_name} must declare its latency_kind")
+        return ""
+
     @classmethod
     def attributes(cls) -> tuple[AttrInfo, ...]:
         return _ATTRS[cls]
+
+    # -- its ONNX form (written by cnncost.frontends.onnx; an op never imports onnx) ---------
+    # An op declares one of: ``onnx_op`` alone, the ONNX op it is one-to-one with (the
+    # exporter writes it and the importer reads it back from these declarations, with no code
+    # of their own); ``to_onnx``, overridden by an op written with weights or as several ONNX
+    # nodes (the importer reads it back with a handler); or ``no_onnx``, why it has none.
+    onnx_op: ClassVar[str] = ""
+    onnx_attrs: ClassVar[Mapping[str, str]] = {}  # field -> ONNX attribute of the same value
+    onnx_fixed: ClassVar[Mapping[str, Any]] = {}  # ONNX attributes written with a fixed value
+    onnx_opset: ClassVar[int] = 1  # the first ONNX opset that has onnx_op
+    no_onnx: ClassVar[str] = ""
+
+    def to_onnx(self, w: Any) -> None:
+        """Write this op with ``w``, the exporter's writer of one node (duck-typed: ``inputs``,
+        ``in_shapes``, ``out_shape``, ``emit``, ``step``, ``weight``, ``ints``, ``scalar``,
+        ``refuse``, ``opset``). By default: the one-to-one form ``onnx_op`` declares."""
+        if self.no_onnx:
+            w.refuse(f"{self.op_name} has no ONNX form: {self.no_onnx}")
+        if not self.onnx_op:
+            w.refuse(f"op {self.op_name} declares no ONNX form")  # a gap the registry test finds
+        if self.onnx_opset > w.opset:
+            w.refuse(f"{self.op_name} needs ONNX opset {self.onnx_opset}; cnncost writes "
+                     f"opset {w.opset}")
+        w.emit(self.onnx_op, w.inputs, **self.onnx_values())
+
+    def onnx_values(self) -> dict[str, Any]:
+        """The ONNX attributes of the one-to-one form: the fixed ones, then the fields'."""
+        values = dict(self.onnx_fixed)
+        for name, onnx_name in self.onnx_attrs.items():
+            value = getattr(self, name)
+            values[onnx_name] = int(value) if isinstance(value, bool) else \
+                list(value) if isinstance(value, tuple) else value
+        return values
+
+    @classmethod
+    def one_to_one(cls) -> bool:
+        """Whether the op is written as its ``onnx_op`` alone (so read back from it)."""
+        return bool(cls.onnx_op) and cls.to_onnx is Op.to_onnx and not cls.no_onnx
 
 
 _REGISTRY: dict[str, type[Op]] = {}
@@ -176,6 +228,26 @@ def window_out(size: int, kernel: int, stride: int, dilation: int, padding: Any,
             out -= 1
         return out
     return (padded - span) // stride + 1
+
+
+def same_total(size: int, kernel: int, stride: int, dilation: int) -> int:
+    """Elements TensorFlow's "same" padding adds along one axis (out = ceil(size / stride))."""
+    return max((-(-size // stride) - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+
+
+def explicit_pads(padding: Any, size_hw: Shape, kernel: tuple[int, int],
+                  stride: tuple[int, int], dilation: tuple[int, int]) -> list[int]:
+    """A padding attribute as explicit [top, left, bottom, right] (ONNX's pads) for an input of
+    height and width ``size_hw``; "same" puts TensorFlow's extra element after."""
+    result = []
+    for axis, pad in enumerate(axis_padding(padding)):
+        if pad == "same":
+            total = same_total(size_hw[axis], kernel[axis], stride[axis], dilation[axis])
+            result.append((total // 2, total - total // 2))
+        else:
+            result.append((0, 0) if pad == "valid" else tuple(pad))
+    (top, bottom), (left, right) = result
+    return [top, left, bottom, right]
 
 
 def io_cost(inputs: tuple[Shape, ...], out: Shape, **extra: int) -> Cost:

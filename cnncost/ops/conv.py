@@ -7,8 +7,67 @@ from dataclasses import dataclass
 from cnncost.core.errors import RuleError
 from cnncost.core.ir import Cost, Shape, numel
 from cnncost.ops.base import (BOOL, CONV, INT, LINEAR, PADDING, PAIR, Op, attr, axis_padding,
-                              check_padding, feature_map, fmt_shape, positive, register,
-                              window_out)
+                              check_padding, explicit_pads, feature_map, fmt_shape, positive,
+                              register, window_out)
+from cnncost.ops.counting import (BIASES, PRODUCTS, Item, Site, TorchCalls, bias_per_output,
+                                  counts, no_bias, products, then, thop_not_a_module,
+                                  torchinfo_no_weight)
+
+
+# -- what the peer tools count for these ops (cnncost.ops.counting) ---------------------------
+
+def _without_bias(s: Site) -> tuple[Item, ...]:
+    """fvcore's and thop's conv and linear: mult_adds, the bias left out."""
+    return (Item(PRODUCTS, s.cost.mult_adds, "multiply-accumulates" + no_bias(s)),)
+
+
+_WITH_BIAS = then(products("multiply-accumulates"), bias_per_output)
+
+
+def _thop_window(what: str):
+    """thop's conv formula (count_convNd): output elements x in_channels/groups x kh x kw, the
+    bias left out; mult_adds for a conv, not for a transposed one."""
+    def rule(s: Site) -> tuple[Item, ...]:
+        per = (s.inputs[0][1] // s.op.groups) * s.op.kernel[0] * s.op.kernel[1]
+        return (Item(PRODUCTS, numel(s.out) * per, what + no_bias(s)),)
+    return rule
+
+
+def _torchinfo_window(what: str):
+    """torchinfo: a conv's weight elements at every output position of every sample, and its
+    bias at every output element."""
+    def rule(s: Site) -> tuple[Item, ...]:
+        positions = numel(s.out) // s.out[1]
+        return (Item(PRODUCTS, s.cost.weights * positions, what), *bias_per_output(s))
+    return rule
+
+
+def _window_counting(module: str, function: str, thop: str, torchinfo: str):
+    return counts(fvcore=_without_bias,
+                  ptflops=TorchCalls(PRODUCTS, module, function, hook=_WITH_BIAS),
+                  ptflops_aten=_WITH_BIAS, thop=_thop_window(thop),
+                  torchinfo=_torchinfo_window(torchinfo))
+
+
+def _torchinfo_linear(s: Site) -> tuple[Item, ...]:
+    """torchinfo: a linear layer's weight and bias elements once a sample."""
+    bias = (Item(BIASES, s.cost.biases * s.batch, "bias: 1 per output element"),) \
+        if s.op.bias else ()
+    return (Item(PRODUCTS, s.cost.weights * s.batch, "multiply-accumulates"), *bias)
+
+
+def _first_operand(s: Site) -> tuple[Item, ...]:
+    """fvcore's and ptflops' matmul: the first operand's elements x the second's last
+    dimension (mult_adds, unless only the second operand has batch dimensions)."""
+    return (Item(PRODUCTS, numel(s.inputs[0]) * s.inputs[1][-1],
+                 "first operand's elements x second's last dimension"),)
+
+
+def window_latency_kind(op: Conv2d | ConvTranspose2d, in_channels: int) -> str:
+    """A conv's latency kind: depthwise, grouped, pointwise (1x1) or conv."""
+    if op.groups > 1:
+        return "depthwise" if op.depthwise(in_channels) else "grouped"
+    return "pointwise" if tuple(op.kernel) == (1, 1) else "conv"
 
 
 @register("conv2d", aliases=("conv",))
@@ -18,6 +77,8 @@ class Conv2d(Op):
 
     family = CONV
     summary = "2-D convolution (grouped, depthwise, dilated)"
+    counting = _window_counting("nn.Conv2d", "F.conv2d", "multiply-accumulates",
+                                "multiply-accumulates")
 
     out_channels: int = attr(kind=INT, doc="output channels")
     kernel: tuple[int, int] = attr(kind=PAIR, doc="kernel size, k or [kh, kw]")
@@ -66,6 +127,9 @@ class Conv2d(Op):
         """One group per input channel (more than one)."""
         return 1 < self.groups == in_channels
 
+    def latency_kind(self, in_channels: int) -> str:
+        return window_latency_kind(self, in_channels)
+
     def kind(self, inputs: tuple[Shape, ...]) -> str:
         size = f"{self.kernel[0]}x{self.kernel[1]}"
         if self.groups == 1:
@@ -73,6 +137,16 @@ class Conv2d(Op):
         if self.depthwise(inputs[0][1]):
             return f"conv2d depthwise {size}"
         return f"conv2d grouped {size}"
+
+    def to_onnx(self, w) -> None:
+        """Conv with its weights (and bias); "same" padding as explicit pads."""
+        x = w.in_shapes[0]
+        weight = w.weight("w", (self.out_channels, x[1] // self.groups, *self.kernel))
+        bias = [w.weight("b", (self.out_channels,))] if self.bias else []
+        w.emit("Conv", [w.inputs[0], weight, *bias], kernel_shape=list(self.kernel),
+               strides=list(self.stride), dilations=list(self.dilation), group=self.groups,
+               pads=explicit_pads(self.padding, x[2:], self.kernel, self.stride,
+                                  self.dilation))
 
 
 @register("linear", aliases=("fc", "dense"))
@@ -82,6 +156,15 @@ class Linear(Op):
 
     family = LINEAR
     summary = "fully connected layer on (N, features)"
+    counting = counts(  # ptflops 0.7.5 lists F.linear, but patch_functional leaves it out
+        fvcore=_without_bias, ptflops=TorchCalls(PRODUCTS, "nn.Linear", "F.linear",
+                                                 hook=_WITH_BIAS),
+        ptflops_aten=_WITH_BIAS, torchinfo=_torchinfo_linear,
+        thop=lambda s: (Item(PRODUCTS, numel(s.out) * s.inputs[0][1],
+                             "multiply-accumulates" + no_bias(s)),))
+
+    def latency_kind(self, in_channels: int) -> str:
+        return "linear"
 
     out_features: int = attr(kind=INT, doc="output features")
     bias: bool = attr(True, kind=BOOL, doc="whether the layer has a bias (one per output)")
@@ -107,6 +190,12 @@ class Linear(Op):
                     input_reads=numel(inputs[0]), param_reads=weights + biases,
                     output_writes=outputs)
 
+    def to_onnx(self, w) -> None:
+        """Gemm with the weight (out_features, in_features) transposed, as PyTorch writes it."""
+        weight = w.weight("w", (self.out_features, w.in_shapes[0][1]))
+        bias = [w.weight("b", (self.out_features,))] if self.bias else []
+        w.emit("Gemm", [w.inputs[0], weight, *bias], transB=1)
+
 
 @register("conv_transpose2d", aliases=("deconv",))
 @dataclass(frozen=True, slots=True)
@@ -116,6 +205,9 @@ class ConvTranspose2d(Op):
 
     family = CONV
     summary = "2-D transposed convolution (upsampling)"
+    counting = _window_counting("nn.ConvTranspose2d", "F.conv_transpose2d",
+                                "output elements x in_channels/groups x kh x kw",
+                                "weight elements x output positions")
 
     out_channels: int = attr(kind=INT, doc="output channels")
     kernel: tuple[int, int] = attr(kind=PAIR, doc="kernel size, k or [kh, kw]")
@@ -170,8 +262,22 @@ class ConvTranspose2d(Op):
     def depthwise(self, in_channels: int) -> bool:
         return 1 < self.groups == in_channels
 
+    def latency_kind(self, in_channels: int) -> str:
+        return window_latency_kind(self, in_channels)
+
     def kind(self, inputs: tuple[Shape, ...]) -> str:
         return f"conv_transpose2d {self.kernel[0]}x{self.kernel[1]}"
+
+    def to_onnx(self, w) -> None:
+        """ConvTranspose with its weights (in_channels, out_channels / groups, kh, kw)."""
+        x = w.in_shapes[0]
+        weight = w.weight("w", (x[1], self.out_channels // self.groups, *self.kernel))
+        bias = [w.weight("b", (self.out_channels,))] if self.bias else []
+        w.emit("ConvTranspose", [w.inputs[0], weight, *bias], kernel_shape=list(self.kernel),
+               strides=list(self.stride), dilations=list(self.dilation), group=self.groups,
+               pads=explicit_pads(self.padding, x[2:], self.kernel, self.stride,
+                                  self.dilation),
+               output_padding=list(self.output_padding))
 
 
 @register("matmul")
@@ -182,6 +288,14 @@ class MatMul(Op):
 
     family = LINEAR
     summary = "matrix product of two tensors (..., M, K) @ (..., K, P)"
+    counting = counts(
+        fvcore=_first_operand, ptflops_aten=_first_operand,
+        ptflops=TorchCalls(PRODUCTS, "the @ operator", "torch.matmul", call=_first_operand),
+        thop=thop_not_a_module("the @ operator"), torchinfo=torchinfo_no_weight("the @ operator"))
+
+    def latency_kind(self, in_channels: int) -> str:
+        return "linear"  # a GEMM, as a linear layer's
+    onnx_op = "MatMul"
     min_inputs = 2
     max_inputs = 2
 

@@ -3,11 +3,45 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from cnncost.core.errors import RuleError
 from cnncost.core.ir import Cost, Shape, is_vector, numel
 from cnncost.ops.base import (BOOL, CHOICE, ELEMENTWISE, SHAPE, Op, attr, fmt_shape, io_cost,
                               positive, register)
+from cnncost.ops.counting import (ARITHMETIC, ATEN_NOT_COUNTED, Counting, Item, Site,
+                                  TorchCalls, counts, elements_out, fvcore_no_handle,
+                                  not_counted_by, ptflops_no_hook, thop_not_a_module)
+
+
+# -- what the peer tools count for these ops (cnncost.ops.counting) ---------------------------
+
+def _per_call(s: Site) -> tuple[Item, ...]:
+    """ptflops' patched torch.add and torch.mul: 1 per output element a call."""
+    return (Item(ARITHMETIC, (len(s.inputs) - 1) * elements_out(s),
+                 "1 per output element a call"),)
+
+
+def _operator(name: str, operator: str) -> Counting:
+    """An op PyTorch code writes as a Python operator (which no tool sees) or, with
+    ``torch_call: functional``, as ``torch.<name>``: ptflops patches torch.add and torch.mul
+    only."""
+    code = f"the {operator} operator"
+    ptflops = TorchCalls(ARITHMETIC, code, f"torch.{name}", call=_per_call) \
+        if name in ("add", "mul") else ptflops_no_hook(f"{code}, torch.{name}")
+    return counts(fvcore=fvcore_no_handle(f"aten::{name}"), ptflops=ptflops,
+                  ptflops_aten=ATEN_NOT_COUNTED, thop=thop_not_a_module(code),
+                  torchinfo=not_counted_by("torchinfo", f"{code} is no module",
+                                           "torchinfo/layer_info.py LayerInfo"))
+
+
+def _ptflops_const(s: Site) -> tuple[Item, ...]:
+    """ptflops: torch.add(x, c) and torch.mul(x, c) are patched, 1 per output element a call
+    (the constant broadcast); the operators and the other functions are not."""
+    if s.functional and s.op.fn in ("add", "mul"):
+        return (Item(ARITHMETIC, elements_out(s),
+                     f"torch.{s.op.fn}: 1 per output element a call"),)
+    return ()
 
 
 def _shapes(inputs: tuple[Shape, ...]) -> str:
@@ -26,6 +60,10 @@ class Arithmetic(Op):
     def cost(self, inputs: tuple[Shape, ...], out: Shape) -> Cost:
         return io_cost(inputs, out, elementwise_ops=(len(inputs) - 1) * numel(out))
 
+    def to_onnx(self, w: Any) -> None:
+        """Its binary ``onnx_op`` over the inputs, left to right."""
+        w.chain(self.onnx_op, w.inputs)
+
 
 @register("add")
 @dataclass(frozen=True, slots=True)
@@ -33,6 +71,8 @@ class Add(Arithmetic):
     """Sum of two or more tensors of one shape (a residual connection)."""
 
     summary = "sum of tensors of the same shape"
+    counting = _operator("add", "+")
+    onnx_op = "Add"
 
     def infer(self, inputs: tuple[Shape, ...]) -> Shape:
         try:
@@ -42,6 +82,10 @@ class Add(Arithmetic):
                             hint="a residual add needs a projection (1x1 conv) when the "
                                  "channels or the stride change (size-1 dimensions "
                                  "broadcast)") from exc
+
+    def to_onnx(self, w: Any) -> None:
+        """Add, or one Sum of more than two tensors (a chain of Adds would read more)."""
+        w.emit("Sum" if len(w.inputs) > 2 else "Add", w.inputs)
 
 
 def broadcast(inputs: tuple[Shape, ...], op: str) -> Shape:
@@ -74,6 +118,8 @@ class Mul(Arithmetic):
     """Element-wise product with broadcasting: (N, C, H, W) * (N, C, 1, 1) scales channels."""
 
     summary = "element-wise product, broadcasting size-1 dimensions (squeeze-excite)"
+    counting = _operator("mul", "*")
+    onnx_op = "Mul"
 
     def infer(self, inputs: tuple[Shape, ...]) -> Shape:
         return broadcast(inputs, self.op_name)
@@ -85,6 +131,8 @@ class Sub(Arithmetic):
     """Element-wise difference, broadcasting size-1 dimensions."""
 
     summary = "element-wise difference, broadcasting size-1 dimensions"
+    counting = _operator("sub", "-")
+    onnx_op = "Sub"
     max_inputs = 2
 
     def infer(self, inputs: tuple[Shape, ...]) -> Shape:
@@ -97,6 +145,8 @@ class Div(Arithmetic):
     """Element-wise quotient, broadcasting size-1 dimensions."""
 
     summary = "element-wise quotient, broadcasting size-1 dimensions"
+    counting = _operator("div", "/")
+    onnx_op = "Div"
     max_inputs = 2
 
     def infer(self, inputs: tuple[Shape, ...]) -> Shape:
@@ -112,6 +162,12 @@ class Const(Op):
 
     family = ELEMENTWISE
     summary = "x (fn) a constant of the given shape, e.g. a bias add or a scale"
+    counting = counts(
+        fvcore=fvcore_no_handle("aten::add, sub, mul, div, pow, maximum or minimum"),
+        ptflops=_ptflops_const, ptflops_aten=ATEN_NOT_COUNTED,
+        thop=thop_not_a_module("x (fn) a constant"),
+        torchinfo=not_counted_by("torchinfo", "a constant operand is no module's weight or "
+                                 "bias", "torchinfo/layer_info.py LayerInfo"))
     fn: str = attr("add", kind=CHOICE, choices=("add", "sub", "mul", "div", "pow", "max", "min"),
                    doc="the operation")
     shape: tuple[int, ...] = attr((1,), kind=SHAPE,
@@ -140,3 +196,14 @@ class Const(Op):
                     weights=params if self.fn not in ("add", "sub") else 0,
                     elementwise_ops=numel(out), input_reads=numel(inputs[0]), param_reads=size,
                     output_writes=numel(out))
+
+    def to_onnx(self, w: Any) -> None:
+        """The ONNX op of ``fn`` with the constant as an initializer (a scalar for shape
+        [1]): random when learned, else ones."""
+        operand = w.weight("c", () if self.shape == (1,) else tuple(self.shape),
+                           None if self.learned else 1.0)
+        w.emit(_CONST_ONNX[self.fn], [w.inputs[0], operand])
+
+
+_CONST_ONNX = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "pow": "Pow",
+               "max": "Max", "min": "Min"}

@@ -4,12 +4,41 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from cnncost.core.errors import RuleError
-from cnncost.core.ir import Cost, Shape, numel
+from cnncost.core.ir import Cost, Shape, is_vector, numel
 from cnncost.ops.base import (BOOL, PADDING, PAIR, POOL, SHAPE, Op, attr, axis_padding,
-                              check_padding, feature_map, io_cost, positive, register,
-                              window_out)
+                              check_padding, explicit_pads, feature_map, io_cost, positive,
+                              register, window_out)
+from cnncost.ops.counting import (ATEN_NOT_COUNTED, POOLING, Item, Site, TorchCalls, counts,
+                                  elements_in, elements_out, fvcore_no_handle, no_tool_counts,
+                                  per_element, thop_not_a_module, thop_zero_rule,
+                                  torchinfo_no_weight)
+
+
+# -- what the peer tools count for these ops (cnncost.ops.counting) ---------------------------
+
+def _ptflops(module: str, function: str) -> TorchCalls:
+    """ptflops: the module's hook and the function it calls, each 1 per input element."""
+    per_input = per_element(POOLING, 1, elements_in, "1 per input element")
+    return TorchCalls(POOLING, module, function, hook=per_input, call=per_input,
+                      module_calls_it=True)
+
+
+def _thop_adaptive(s: Site) -> tuple[Item, ...]:
+    """thop's count_adap_avgpool: (the input/output size ratio + 1) per output element, in
+    float64 as thop computes it, then int()."""
+    (h, w), (oh, ow) = s.inputs[0][2:], s.out[2:]
+    return (Item(POOLING, int((h / oh * (w / ow) + 1) * elements_out(s)),
+                 "(input/output size ratio + 1) per output element"),)
+
+
+_ADAPTIVE = counts(
+    fvcore=per_element(POOLING, 1, elements_in, "1 per input element (aten::adaptive_avg_pool2d)"),
+    ptflops=_ptflops("nn.AdaptiveAvgPool2d", "F.adaptive_avg_pool2d"),
+    ptflops_aten=ATEN_NOT_COUNTED, thop=_thop_adaptive,
+    torchinfo=torchinfo_no_weight("nn.AdaptiveAvgPool2d"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +76,14 @@ class Pool2d(Op):
     def kind(self, inputs: tuple[Shape, ...]) -> str:
         return f"{self.op_name} {self.kernel[0]}x{self.kernel[1]}"
 
+    def to_onnx(self, w: Any) -> None:
+        """Its ``onnx_op`` with the stride written out and the padding as explicit pads."""
+        stride = self.stride or self.kernel
+        w.emit(self.onnx_op, w.inputs, kernel_shape=list(self.kernel), strides=list(stride),
+               pads=explicit_pads(self.padding, w.in_shapes[0][2:], self.kernel, stride,
+                                  (1, 1)),
+               ceil_mode=int(self.ceil_mode))
+
 
 @register("maxpool")
 class MaxPool(Pool2d):
@@ -54,6 +91,11 @@ class MaxPool(Pool2d):
 
     __slots__ = ()  # no fields of its own: Pool2d's dataclass methods serve
     summary = "max pooling"
+    counting = counts(fvcore=fvcore_no_handle("aten::max_pool2d"),
+                      ptflops=_ptflops("nn.MaxPool2d", "F.max_pool2d"),
+                      ptflops_aten=ATEN_NOT_COUNTED, thop=thop_zero_rule("nn.MaxPool2d"),
+                      torchinfo=torchinfo_no_weight("nn.MaxPool2d"))
+    onnx_op = "MaxPool"
 
 
 @register("avgpool")
@@ -62,6 +104,12 @@ class AvgPool(Pool2d):
 
     __slots__ = ()
     summary = "average pooling"
+    counting = counts(fvcore=fvcore_no_handle("aten::avg_pool2d"),
+                      ptflops=_ptflops("nn.AvgPool2d", "F.avg_pool2d"),
+                      ptflops_aten=ATEN_NOT_COUNTED,
+                      thop=per_element(POOLING, 1, elements_out, "1 per output element"),
+                      torchinfo=torchinfo_no_weight("nn.AvgPool2d"))
+    onnx_op = "AveragePool"
 
 
 @register("global_avgpool", aliases=("gap",))
@@ -71,6 +119,8 @@ class GlobalAvgPool(Op):
 
     family = POOL
     summary = "global average pooling to (N, C, 1, 1)"
+    counting = _ADAPTIVE  # nn.AdaptiveAvgPool2d(1)
+    onnx_op = "GlobalAveragePool"
 
     def infer(self, inputs: tuple[Shape, ...]) -> Shape:
         n, c, _, _ = feature_map(inputs[0], "global_avgpool")
@@ -88,6 +138,10 @@ def _adaptive_windows(size: int, out: int) -> int:
     not divide (i+1)*size: all but gcd(out, size) of the out terms. So the total is
     size + out - gcd(out, size), in constant time whatever the output size.
     """
+    if is_vector(size) or is_vector(out):  # a sweep: one gcd per configuration
+        from cnncost.core.vector import gcd
+
+        return size + out - gcd(out, size)
     return size + out - math.gcd(out, size)
 
 
@@ -98,6 +152,7 @@ class AdaptiveAvgPool(Op):
 
     family = POOL
     summary = "average pooling to a fixed output size"
+    counting = _ADAPTIVE
     size: tuple[int, int] = attr(kind=PAIR, doc="output size, s or [h, w]")
 
     def __post_init__(self) -> None:
@@ -116,6 +171,15 @@ class AdaptiveAvgPool(Op):
     def kind(self, inputs: tuple[Shape, ...]) -> str:
         return f"adaptive_avgpool {self.size[0]}x{self.size[1]}"
 
+    def to_onnx(self, w: Any) -> None:
+        """AveragePool when the sizes divide (then the windows are equal); ONNX has no other."""
+        h, wd = w.in_shapes[0][2:]
+        if h % self.size[0] or wd % self.size[1]:
+            w.refuse(f"adaptive average pooling from {h}x{wd} to {self.size[0]}x"
+                     f"{self.size[1]} has no ONNX op (the sizes must divide)")
+        kernel = [h // self.size[0], wd // self.size[1]]
+        w.emit("AveragePool", w.inputs, kernel_shape=kernel, strides=kernel)
+
 
 @register("reduce_mean")
 @dataclass(frozen=True, slots=True)
@@ -125,6 +189,10 @@ class ReduceMean(Op):
 
     family = POOL
     summary = "mean over dimensions (axes)"
+    counting = no_tool_counts("x.mean, torch.mean", "aten::mean",
+                              thop=thop_not_a_module("x.mean"))
+    onnx_op = "ReduceMean"  # axes an attribute up to opset 17
+    onnx_attrs = {"axes": "axes", "keepdims": "keepdims"}
     axes: tuple[int, ...] = attr(kind=SHAPE, doc="the dimensions averaged, e.g. [2, 3]")
     keepdims: bool = attr(True, kind=BOOL, doc="keep them as size 1")
 

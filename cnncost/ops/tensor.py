@@ -8,11 +8,48 @@ element once.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from cnncost.core.errors import RuleError
 from cnncost.core.ir import Cost, Shape, ZERO_COST, numel
 from cnncost.ops.base import (CHOICE, DATA, FLOAT, INPUT, INT, PAIR, SHAPE, VIEW, Op, attr,
                               feature_map, fmt_shape, io_cost, positive, register)
+from cnncost.ops.counting import (ATEN_NOT_COUNTED, UPSAMPLING, Counting, Item, NotCounted,
+                                  Site, TorchCalls, counts, elements_out, no_tool_counts,
+                                  not_counted_by, per_element, ptflops_no_hook,
+                                  thop_no_rule, thop_not_a_module, thop_zero_rule,
+                                  torchinfo_no_weight)
+
+
+# -- what the peer tools count for these ops (cnncost.ops.counting) ---------------------------
+# Ops that only move data count 0 in every tool: each table says where the tool shows it.
+
+def _moved(code: str, aten: str, *, thop: NotCounted | None = None) -> Counting:
+    """An op that moves data, written ``code`` in PyTorch: fvcore ignores ``aten``; thop sees
+    no module unless ``thop`` gives its module's rule."""
+    return no_tool_counts(code, aten, ignored=True, thop=thop or thop_not_a_module(code))
+
+
+# fvcore's upsampling handles, per output element (no handle for aten::upsample_bicubic2d)
+_FVCORE_UPSAMPLE = {"nearest": (1, "upsample_nearest2d"), "linear": (4, "upsample_bilinear2d"),
+                    "cubic": None}
+
+
+def _fvcore_upsample(s: Site) -> tuple[Item, ...]:
+    handle = _FVCORE_UPSAMPLE[s.op.mode]
+    if handle is None:
+        return ()
+    per, aten = handle
+    return (Item(UPSAMPLING, per * elements_out(s), f"{per} per output element (aten::{aten})"),)
+
+
+def _thop_upsample(s: Site) -> tuple[Item, ...]:
+    """thop's count_upsample: per output element, nearest 1, bilinear 11, bicubic 259."""
+    per = {"nearest": 1, "linear": 11, "cubic": 259}[s.op.mode]
+    return (Item(UPSAMPLING, per * elements_out(s), f"{per} per output element ({s.op.mode})"),)
+
+
+_PER_OUTPUT = per_element(UPSAMPLING, 1, elements_out, "1 per output element")
 
 
 class View(Op):
@@ -33,6 +70,9 @@ class Concat(Op):
 
     family = DATA
     summary = "concatenation along channels (a copy)"
+    counting = _moved("torch.cat", "aten::cat")
+    onnx_op = "Concat"
+    onnx_attrs = {"axis": "axis"}
     min_inputs = 1
     max_inputs = None
     axis: int = attr(1, kind=INT, doc="the dimension joined (1: channels)")
@@ -61,6 +101,7 @@ class Split(View):
     """One of ``parts`` equal channel groups (ShuffleNet V2's channel split); a view."""
 
     summary = "one of `parts` equal channel groups (a view)"
+    counting = _moved("x.chunk, torch.split", "aten::chunk, aten::split")
     index: int = attr(kind=INT, doc="which part, from 0")
     parts: int = attr(2, kind=INT, doc="number of equal parts")
 
@@ -76,6 +117,10 @@ class Split(View):
                             hint="use slice with start and stop for unequal parts", key="parts")
         return (shape[0], shape[1] // self.parts, *shape[2:])
 
+    def to_onnx(self, w: Any) -> None:
+        size = w.in_shapes[0][1] // self.parts
+        write_slice(w, self.index * size, (self.index + 1) * size, 1)
+
 
 @register("slice")
 @dataclass(frozen=True, slots=True)
@@ -83,6 +128,7 @@ class Slice(View):
     """Channels start..stop-1 of the input (or of dimension ``axis``); a view."""
 
     summary = "channels [start, stop) of the input (a view)"
+    counting = _moved("x[:, start:stop]", "aten::slice")
     start: int = attr(kind=INT, doc="first channel, from 0")
     stop: int = attr(kind=INT, doc="one past the last channel")
     axis: int = attr(1, kind=INT, doc="the dimension sliced (1: channels)")
@@ -98,6 +144,15 @@ class Slice(View):
                             f"{shape[a]} {what}", hint="need 0 <= start < stop <= size")
         return (*shape[:a], self.stop - self.start, *shape[a + 1:])
 
+    def to_onnx(self, w: Any) -> None:
+        write_slice(w, self.start, self.stop, self.axis)
+
+
+def write_slice(w: Any, start: int, stop: int, axis: int) -> None:
+    """ONNX Slice of [start, stop) along ``axis``, its bounds as inputs (opset 10 and newer)."""
+    w.emit("Slice", [w.inputs[0], w.ints("starts", [start]), w.ints("ends", [stop]),
+                     w.ints("axes", [axis])])
+
 
 @register("channel_shuffle", aliases=("shuffle",))
 @dataclass(frozen=True, slots=True)
@@ -106,6 +161,8 @@ class ChannelShuffle(Op):
 
     family = DATA
     summary = "channel shuffle across groups (a copy)"
+    counting = _moved("x.view, x.transpose, x.contiguous",
+                      "aten::view, aten::transpose, aten::contiguous")
     groups: int = attr(kind=INT, doc="number of groups to interleave")
 
     def __post_init__(self) -> None:
@@ -117,6 +174,16 @@ class ChannelShuffle(Op):
             raise RuleError(f"groups={self.groups} must divide the {c} channels", key="groups")
         return inputs[0]
 
+    def to_onnx(self, w: Any) -> None:
+        """Reshape (N, g, C/g, H, W), Transpose (0, 2, 1, 3, 4), Reshape back, as PyTorch
+        writes it (read back as one channel shuffle)."""
+        n, c, h, wd = w.in_shapes[0]
+        grouped = w.step("Reshape", [w.inputs[0], w.ints("shape", [n, self.groups,
+                                                                   c // self.groups, h, wd])],
+                         "view")
+        turned = w.step("Transpose", [grouped], "transpose", perm=[0, 2, 1, 3, 4])
+        w.emit("Reshape", [turned, w.ints("shape", [n, c, h, wd])])
+
     def cost(self, inputs: tuple[Shape, ...], out: Shape) -> Cost:
         return io_cost(inputs, out)
 
@@ -127,6 +194,9 @@ class Flatten(View):
     """(N, C, H, W) -> (N, C*H*W); a view."""
 
     summary = "(N, C, H, W) -> (N, C*H*W) (a view)"
+    counting = no_tool_counts("nn.Flatten, torch.flatten", "aten::flatten", ignored=True)
+    onnx_op = "Flatten"
+    onnx_fixed = {"axis": 1}
 
     def infer(self, inputs: tuple[Shape, ...]) -> Shape:
         shape = inputs[0]
@@ -139,6 +209,8 @@ class Dropout(View):
     """The identity at inference; kept so specs read like the paper."""
 
     summary = "identity at inference"
+    counting = _moved("nn.Dropout", "aten::dropout", thop=thop_zero_rule("nn.Dropout"))
+    onnx_op = "Dropout"  # p only matters in training: not written
     p: float = attr(0.5, kind=FLOAT, doc="drop probability in training (no effect on cost)")
 
     def __post_init__(self) -> None:
@@ -155,6 +227,13 @@ class Identity(View):
     """Passes its input through; useful to name a tensor."""
 
     summary = "passes its input through"
+    counting = counts(
+        fvcore=not_counted_by("fvcore", "nn.Identity runs no aten op: nothing to count",
+                              "fvcore/nn/jit_analysis.py"),
+        ptflops=ptflops_no_hook("nn.Identity"), ptflops_aten=ATEN_NOT_COUNTED,
+        thop=thop_no_rule("nn.Identity"),
+        torchinfo=torchinfo_no_weight("nn.Identity"))
+    onnx_op = "Identity"
 
     def infer(self, inputs: tuple[Shape, ...]) -> Shape:
         return inputs[0]
@@ -166,6 +245,7 @@ class Reshape(View):
     """The same elements with another shape (batch first; one -1 is inferred); a view."""
 
     summary = "the same elements in another shape (a view)"
+    counting = _moved("x.reshape, x.view", "aten::reshape, aten::view")
     shape: tuple[int, ...] = attr(kind=SHAPE,
                                   doc="the new shape, batch first; one -1 is inferred")
 
@@ -186,6 +266,9 @@ class Reshape(View):
                             f"{list(self.shape)} ({known:,})", key="shape")
         return tuple(self.shape)
 
+    def to_onnx(self, w: Any) -> None:
+        w.emit("Reshape", [w.inputs[0], w.ints("shape", list(w.out_shape))])  # no -1 left
+
 
 @register("transpose")
 @dataclass(frozen=True, slots=True)
@@ -194,6 +277,9 @@ class Transpose(Op):
 
     family = DATA
     summary = "dimensions reordered (a copy)"
+    counting = _moved("x.permute", "aten::permute")
+    onnx_op = "Transpose"
+    onnx_attrs = {"perm": "perm"}
     perm: tuple[int, ...] = attr(kind=SHAPE, doc="the input dimension of each output one")
 
     def infer(self, inputs: tuple[Shape, ...]) -> Shape:
@@ -214,6 +300,8 @@ class Pad(Op):
 
     family = DATA
     summary = "padding added around the feature map (a copy)"
+    counting = _moved("nn.ZeroPad2d, F.pad", "aten::constant_pad_nd",
+                      thop=thop_zero_rule("nn.ZeroPad2d"))
     pads: tuple[int, ...] = attr(kind=SHAPE, doc="[top, left, bottom, right] elements added")
 
     def __post_init__(self) -> None:
@@ -225,6 +313,11 @@ class Pad(Op):
         n, c, h, w = feature_map(inputs[0], "pad")
         top, left, bottom, right = self.pads
         return (n, c, h + top + bottom, w + left + right)
+
+    def to_onnx(self, w: Any) -> None:
+        """Pad with ONNX's pads (every dimension's starts, then every dimension's ends)."""
+        top, left, bottom, right = self.pads
+        w.emit("Pad", [w.inputs[0], w.ints("pads", [0, 0, top, left, 0, 0, bottom, right])])
 
     def cost(self, inputs: tuple[Shape, ...], out: Shape) -> Cost:
         return io_cost(inputs, out)
@@ -238,6 +331,12 @@ class Upsample(Op):
 
     family = DATA
     summary = "resize of height and width (nearest, linear or cubic)"
+    counting = counts(fvcore=_fvcore_upsample,
+                      ptflops=TorchCalls(UPSAMPLING, "nn.Upsample", "F.interpolate",
+                                         hook=_PER_OUTPUT, call=_PER_OUTPUT,
+                                         module_calls_it=True),
+                      ptflops_aten=ATEN_NOT_COUNTED, thop=_thop_upsample,
+                      torchinfo=torchinfo_no_weight("nn.Upsample"))
     size: tuple[int, int] = attr(kind=PAIR, doc="output size, s or [h, w]")
     mode: str = attr("nearest", kind=CHOICE, choices=("nearest", "linear", "cubic"),
                      doc="interpolation")
@@ -254,6 +353,11 @@ class Upsample(Op):
         per = {"nearest": 0, "linear": 4, "cubic": 16}[self.mode]
         return io_cost(inputs, out, elementwise_ops=per * numel(out))
 
+    def to_onnx(self, w: Any) -> None:
+        """Resize to the output's sizes (no roi, no scales)."""
+        w.emit("Resize", [w.inputs[0], "", "", w.ints("sizes", list(w.out_shape))],
+               mode=self.mode)
+
 
 @dataclass(frozen=True, slots=True)
 class Input(Op):
@@ -261,6 +365,7 @@ class Input(Op):
 
     op_name = "input"
     family = INPUT
+    no_onnx = "the network input is the ONNX graph's input, not a node"
     min_inputs = 0
     max_inputs = 0
     shape: tuple[int, ...] = attr(kind=SHAPE, doc="(N, C, H, W) or (N, F)")

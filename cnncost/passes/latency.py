@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 from cnncost.core.ir import Cost, Graph, is_vector
 from cnncost.core.settings import DTYPES, LAYER_KINDS
+from cnncost.passes.fuse import is_kernel
 
 KINDS = LAYER_KINDS  # each has its own efficiency in a profile
 
@@ -77,6 +78,7 @@ class Estimate:
     dtype: str
     host: tuple[int, ...] = ()  # per node, the node whose kernel runs it under the device's
     # fusion: itself, or the conv it is fused into (whose time includes its work)
+    kernels: tuple[Kernel, ...] = ()  # the kernels launched, with their work (the roofline)
 
     @property
     def total(self) -> float:
@@ -89,28 +91,19 @@ class Estimate:
 
 
 def layer_kind(op: Any, in_channels: int) -> str:
-    """conv, pointwise, depthwise, grouped or linear: what sets a layer's share of the peak;
-    "" for layers without multiply-adds of their own."""
-    family = op.family
-    if family == "linear" or op.op_name == "matmul":
-        return "linear"
-    if family != "conv":
-        return ""
-    groups = getattr(op, "groups", 1)
-    if groups > 1:
-        return "depthwise" if groups == in_channels else "grouped"
-    return "pointwise" if tuple(op.kernel) == (1, 1) else "conv"
+    """What sets a layer's share of the peak: the op's own declaration (``latency_kind``,
+    one of LAYER_KINDS, or "" for layers without multiply-adds of their own)."""
+    kind = op.latency_kind(in_channels)
+    if kind and kind not in LAYER_KINDS:
+        raise ValueError(f"{op.op_name}: latency kind {kind!r} is not one of {LAYER_KINDS}")
+    return kind
 
 
-def kernels(graph: Graph, fuse: str, dtype: str = "fp32",
-            node_costs: tuple[Cost, ...] | None = None) -> tuple[Kernel, ...]:
-    """The kernels ``graph`` launches under ``fuse``, in order, with their work;
-    ``node_costs``: the graph's unfused costs when already computed."""
-    from cnncost.passes import costs as passes
-    from cnncost.passes.fuse import fused_costs, fusion_hosts, is_kernel
-
-    host = fusion_hosts(graph, fuse)
-    costs = fused_costs(graph, node_costs or passes.node_costs(graph), host)
+def kernel_work(graph: Graph, host: tuple[int, ...], costs: tuple[Cost, ...],
+                dtype: str = "fp32") -> tuple[Kernel, ...]:
+    """The kernels ``graph`` launches under the fusion ``host`` (cnncost.passes.fuse), in
+    order, with their work; ``costs``: the node costs under that fusion. (cnncost.pipeline
+    runs the passes before it: pipeline.kernels(graph, fuse) for a graph alone.)"""
     n = len(graph.nodes)
     mult_adds, elementwise, moved = [0] * n, [0] * n, [0] * n
     for index, root in enumerate(host):  # a kernel does the work of the nodes fused into it
@@ -189,13 +182,12 @@ def kernel_time(k: Kernel, device: Device, dtype: str) -> tuple[float, str]:
     return seconds, "compute" if compute >= memory else "memory"
 
 
-def estimate(graph: Graph, device: Device, dtype: str = "fp32",
-             node_costs: tuple[Cost, ...] | None = None) -> Estimate:
-    """The estimate of every node of ``graph`` on ``device``, under the device's fusion."""
-    from cnncost.passes.fuse import fusion_hosts
-
+def estimate_of(graph: Graph, device: Device, dtype: str, host: tuple[int, ...],
+                costs: tuple[Cost, ...]) -> Estimate:
+    """The estimate of every node of ``graph`` on ``device``: ``host`` and ``costs`` are the
+    fusion pass's result under the device's fusion (cnncost.pipeline runs it)."""
     seconds, bound = [0.0] * len(graph.nodes), [""] * len(graph.nodes)
-    for k in kernels(graph, device.fuse, dtype, node_costs):
+    work = kernel_work(graph, host, costs, dtype)
+    for k in work:
         seconds[k.node], bound[k.node] = kernel_time(k, device, dtype)
-    return Estimate(device, tuple(seconds), tuple(bound), dtype,
-                    fusion_hosts(graph, device.fuse))
+    return Estimate(device, tuple(seconds), tuple(bound), dtype, host, work)

@@ -25,11 +25,11 @@ from typing import Any
 from cnncost.pipeline import Analysis
 from cnncost.core.errors import Problem, UsageError, optional_module, printable
 from cnncost.core.metrics import BY_NAME, BYTES, COUNT, SECONDS, SHARE
+from cnncost.core.settings import CHART_FORMATS, LAYER_KINDS
 from cnncost.report.points import Rows, pareto_front, points
 from cnncost.report import fmt as numbers
 
-FORMATS = ("png", "svg")
-KINDS = ("conv", "pointwise", "depthwise", "grouped", "linear", "other")
+KINDS = (*LAYER_KINDS, "other")  # other: a kernel of no layer kind (a pool, an add)
 COLORS = {"conv": "#1f77b4", "pointwise": "#ff7f0e", "depthwise": "#2ca02c",
           "grouped": "#9467bd", "linear": "#8c564b", "other": "#7f7f7f",
           "compute": "#1f77b4", "memory": "#d62728", "": "#7f7f7f"}
@@ -57,9 +57,9 @@ def render(draw: Callable[[Any], None], fmt: str, size: tuple[float, float],
            salt: str = "cnncost") -> bytes:
     """A new figure of ``size`` inches, drawn by ``draw(figure)``, as PNG or SVG bytes.
     ``salt`` keeps the ids of two SVG charts in one page apart."""
-    if fmt not in FORMATS:
+    if fmt not in CHART_FORMATS:
         raise UsageError(Problem(f"cannot draw a chart as {fmt!r}",
-                                 hint="charts are " + " or ".join(FORMATS)))
+                                 hint="charts are " + " or ".join(CHART_FORMATS)))
     mpl = matplotlib_module()
     from matplotlib.figure import Figure
 
@@ -141,14 +141,12 @@ class KernelPoint:
 def roofline_points(a: Analysis) -> tuple[tuple[KernelPoint, ...], int]:
     """The kernels that do multiply-adds, placed on the roofline, and how many kernels without
     any (pooling, adds, activations) are left out."""
-    from cnncost.passes.latency import kernels
-
     if a.latency is None:
         raise UsageError(Problem("a roofline needs a device profile",
                                  hint="add --device NAME (cnncost devices lists them)"))
     estimate, device = a.latency, a.latency.device
     placed, left_out = [], 0
-    for k in kernels(a.graph, device.fuse, estimate.dtype):
+    for k in estimate.kernels:
         seconds = estimate.seconds[k.node]
         moved = k.bytes + (k.im2col_bytes if device.im2col else 0)
         if not k.mult_adds or not seconds or not moved:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from cnncost.pipeline import Analysis
-from cnncost.conventions.tools import ASSUMPTIONS, Layer, Tally, tally
+from cnncost.conventions.tools import ASSUMPTIONS, Layer, Tally
 from cnncost.core.errors import UsageError
 from cnncost.ops.base import DATA, INPUT, VIEW
 from cnncost.report import render
@@ -76,11 +76,19 @@ def tool_table(a: Analysis, t: Tally) -> Table:
                              f"{a.model.label} --convention {c.name}"))
 
 
-def with_tool_figure(text: str, a: Analysis, convention: str, fmt: str, *,
+def tool_tally(a: Analysis) -> Tally:
+    """The tool's count the analysis was made with (analyze(..., convention=NAME))."""
+    if a.tally is None:
+        raise ValueError("the analysis was made without a tool convention: "
+                         "analyze(..., convention=NAME)")
+    return a.tally
+
+
+def with_tool_figure(text: str, a: Analysis, fmt: str, *,
                      other_tables: bool, terminal: Terminal = Terminal()) -> str:
     """``analyze --convention``: analyze's output (``text``) with the tool's figure added: its
     table after the others, its key in the JSON document, or the CSV of its table alone."""
-    t = tally(a.model, convention)
+    t = tool_tally(a)
     if fmt == "json":
         import json
 
@@ -168,9 +176,9 @@ def explain_document(a: Analysis, t: Tally) -> dict[str, Any]:
             "layers": layer_rows(t)}
 
 
-def explain_text(a: Analysis, convention: str, fmt: str, *, layers: bool = False,
+def explain_text(a: Analysis, fmt: str, *, layers: bool = False,
                  terminal: Terminal = Terminal()) -> str:
-    t = tally(a.model, convention)
+    t = tool_tally(a)
     if fmt == "json":
         return render.to_json(explain_document(a, t))
     tables = explain_tables(a, t, layers)

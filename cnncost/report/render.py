@@ -21,7 +21,6 @@ from cnncost.report.tables import (BYTES, COUNT, RATIO, SECONDS, SHAPE, SHARE, T
                                    Column,
                                    Table)
 
-FORMATS = ("table", "json", "csv", "markdown")
 TEXT_KINDS = (TEXT, SHAPE, VERDICT)  # left-aligned; numbers are right-aligned
 TEXT_WIDTH = 72  # text columns wrap beyond this many characters
 TEXT_MIN = 16  # ... and a table too narrow to give each that many is drawn another way

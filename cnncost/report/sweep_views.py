@@ -13,6 +13,7 @@ import numpy as np
 
 from cnncost.core.errors import Problem, UsageError, shown, suggest
 from cnncost.report.render import spreadsheet_safe
+from cnncost.report.views import tables_text
 from cnncost.jobs.sweep import MAX_CONFIGS, Sweep, front_directions, pareto_mask, value_text
 
 TABLE_ROWS = 1000  # a table longer than this is cut (CSV and JSON lines write every row)
@@ -212,3 +213,26 @@ def table(sweep: Sweep, rows_shown: list[dict[str, Any]], total: int, front: Any
         notes.append(f"{r.invalid:,} configurations cannot be built (first: {r.first_error})")
     return Table(title=f"{sweep.title}: {what}", columns=tuple(columns),
                  rows=tuple(rows_shown), notes=tuple(notes))
+
+
+def sweep_text(sweep: Sweep, fmt: str, blocks: Iterator[dict[str, Any]], front: Front | None,
+               terminal: Any) -> Iterator[str]:
+    """What ``cnncost sweep`` writes, in chunks: the table (its first TABLE_ROWS rows) made
+    whole at once, CSV and JSON lines a block at a time as the blocks come."""
+    if fmt == "table":
+        shown_rows, total = table_rows(sweep, blocks)
+        return iter([tables_text([table(sweep, shown_rows, total, front)], "table", terminal)])
+    if fmt == "csv":
+        return (csv_text(sweep, block, i == 0) for i, block in enumerate(blocks))
+    return (jsonl_text(sweep, block) for block in blocks)
+
+
+def summary(sweep: Sweep, seconds: float, output: str | None, written: int) -> str:
+    """The line on standard error after a sweep: how many configurations, how fast, how many
+    could not be built, what was written."""
+    r = sweep.result
+    invalid = (f"; {r.invalid:,} could not be built (first: {r.first_error})"
+               if r.invalid else "")
+    return (f"swept {r.configurations:,} configurations in {seconds:.2f} s "
+            f"({r.expansions} expansion{'s' if r.expansions != 1 else ''}){invalid}" +
+            (f"; wrote {output} ({written:,} bytes)" if output else ""))

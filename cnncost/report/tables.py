@@ -12,6 +12,7 @@ from typing import Any
 from cnncost.core import metrics
 from cnncost.pipeline import Analysis, figures
 from cnncost.core.ir import numel
+from cnncost.core.settings import FUSE_MODES
 from cnncost.passes.rollup import Group
 from cnncost.report import fmt
 
@@ -55,17 +56,13 @@ def heading(a: Analysis, what: str) -> str:
     return f"{a.model.title}: {what}"
 
 
-FUSE_WORDS = {"none": "every op is its own kernel (ShuffleNet V2 setting)",
-              "bn-act": "BN folded and activations fused into the preceding conv"}
-
-
 def convention(a: Analysis) -> str:
-    fuse = FUSE_WORDS[a.fuse]
+    fuse = FUSE_MODES[a.fuse]
     device = ""
     if a.latency is not None:  # counts and latency may be under two fusions: say both
         d = a.latency.device
         device = (f"; latency estimated for {d.name} under its own fusion (fuse={d.fuse}: "
-                  f"{FUSE_WORDS[d.fuse]}), counts under fuse={a.fuse}: a model, not a "
+                  f"{FUSE_MODES[d.fuse]}), counts under fuse={a.fuse}: a model, not a "
                   f"measurement (cnncost docs latency)")
     return (f"fuse={a.fuse}: {fuse}; dtype={a.dtype} ({a.bytes_per_element} bytes/element); "
             f"batch {a.graph.nodes[0].shape[0]}. Definitions: cnncost docs metrics{device}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from cnncost.pipeline import Analysis
@@ -91,38 +92,37 @@ def tables_text(tables: list[Table], fmt: str, terminal: Terminal = Terminal(),
     return render.to_text(tables, terminal)
 
 
-def specs_text(fmt: str, figures: bool = False, terminal: Terminal = Terminal()) -> str:
-    """`cnncost specs`: the bundled specs; with ``figures``, every variant's figures."""
-    rows = library_rows(figures)
+def specs_text(fmt: str, analyses: Iterable[Analysis] | None = None,
+               terminal: Terminal = Terminal()) -> str:
+    """`cnncost specs`: the bundled specs; with ``analyses`` (cnncost.jobs.survey.
+    analyze_library()), every variant's figures."""
+    rows = library_rows() if analyses is None else figures_rows(analyses)
     if fmt == "json":
         return render.to_json({**envelope("specs", convention()), "specs": rows})
-    return tables_text([library_table(rows, figures)], fmt, terminal)
+    return tables_text([library_table(rows, analyses is not None)], fmt, terminal)
 
 
-def library_rows(figures: bool = False) -> list[dict[str, Any]]:
-    """The bundled specs; with ``figures``, one row per variant with its headline figures."""
-    from cnncost.pipeline import analyze
-    from cnncost.frontends.library import catalog, load_model
+def library_rows() -> list[dict[str, Any]]:
+    """The bundled specs."""
+    from cnncost.frontends.library import catalog
 
+    return [{"spec": entry.name, "model": entry.model, "description": entry.description,
+             "variables": entry.variables, "variants": list(entry.variants)}
+            for entry in catalog()]
+
+
+def figures_rows(analyses: Iterable[Analysis]) -> list[dict[str, Any]]:
+    """One row per analysed spec variant, with its headline figures."""
     rows = []
-    for entry in catalog():
-        if not figures:
-            rows.append({"spec": entry.name, "model": entry.model,
-                         "description": entry.description, "variables": entry.variables,
-                         "variants": list(entry.variants)})
-            continue
-        if entry.name.startswith("bench/"):
-            continue  # the micro-benchmarks have their own tables in docs/guidelines.md
-        for variant in entry.variants or (None,):
-            a = analyze(load_model(entry.name, variant=variant))
-            t = a.totals
-            rows.append({
-                "spec": entry.name, "variant": variant, "params": t.params,
-                "mult_adds": t.mult_adds, "mem_access": t.mem_access,
-                "peak_activation_bytes": a.memory.peak_elements * a.bytes_per_element,
-                "elementwise_mem_access_share": a.network.elementwise_share,
-                "kernels": a.network.kernels,
-                "guidelines_broken": [v.guideline for v in a.guidelines if not v.passed]})
+    for a in analyses:
+        t = a.totals
+        rows.append({
+            "spec": a.model.spec, "variant": a.model.variant or None, "params": t.params,
+            "mult_adds": t.mult_adds, "mem_access": t.mem_access,
+            "peak_activation_bytes": a.memory.peak_elements * a.bytes_per_element,
+            "elementwise_mem_access_share": a.network.elementwise_share,
+            "kernels": a.network.kernels,
+            "guidelines_broken": [v.guideline for v in a.guidelines if not v.passed]})
     return rows
 
 

@@ -30,6 +30,8 @@ from cnncost.core.errors import (Problem, RuleError, SpecError, UsageError, opti
                             suggest)
 from cnncost.core.ir import Loc, Shape
 from cnncost.core.model import Model
+from cnncost.ops import registered
+from cnncost.ops.base import BOOL, Op, same_total
 
 MAX_ONNX_BYTES = 4 * 1024**3
 MAX_MODEL_BYTES = 2**31  # the .onnx file itself: protobuf holds at most 2 GiB (weights beyond
@@ -39,7 +41,7 @@ MAX_FOLDED = 10**7  # values of one constant folded with numpy (shape chains hol
 FLOAT_MAX = 3.4028234663852886e38  # a Clip without a bound: float32's largest value
 
 Handler = Callable[["_Reader", Any], None]
-HANDLERS: dict[str, Handler] = {}
+HANDLERS: dict[str, Handler] = {}  # ONNX op type -> its reader, for what is not one-to-one
 
 
 def onnx_module() -> Any:
@@ -233,6 +235,8 @@ class _Reader:
         self.file = file
         self.to_array = numpy_helper.to_array
         self.allow_unknown = allow_unknown
+        self.declared = declared()  # the one-to-one ops, by ONNX op type
+        self.handlers = readers()
         graph = proto.graph
         self.opset = _opset(proto, file)
         self.graph_nodes = list(graph.node)  # kept alive: patterns mark nodes by id
@@ -407,7 +411,7 @@ class _Reader:
             problems.insert(0, Problem(
                 f"{self.file} uses ops cnncost does not support: {listed}",
                 hint="--allow-unknown analyses the rest and marks every total as partial; "
-                     "supported: " + ", ".join(sorted(HANDLERS))))
+                     "supported: " + ", ".join(sorted(self.handlers))))
         problems += [Problem(f"{self.file}: the output {shown(o.name)} is a constant, not "
                              f"computed from the input") for o in graph.output
                      if o.name not in self.nodes and o.name not in self.lost]
@@ -446,7 +450,7 @@ class _Reader:
                                   (op == "Shape" and i in self.nodes) for i in inputs):
             self.fold(node)
             return
-        handler = HANDLERS.get(op)
+        handler = self.handlers.get(op)
         if handler is None:
             self.unsupported(node)
             return
@@ -687,17 +691,18 @@ def _opaque_class() -> type:
     from dataclasses import dataclass
 
     from cnncost.core.ir import ZERO_COST
-    from cnncost.ops.base import DATA, Op
+    from cnncost.ops.base import DATA
 
     @dataclass(frozen=True, slots=True)
     class Opaque(Op):
         """An unsupported ONNX op: its output shape as ONNX inferred it, and no cost."""
 
-        onnx_op: str
+        op_type: str
         out_shape: tuple[int, ...]
         family = DATA
         op_name = "unsupported"
         max_inputs = None
+        no_onnx = "an ONNX op cnncost does not know (kept by --allow-unknown) is not written back"
 
         def infer(self, inputs: tuple[Shape, ...]) -> Shape:
             return self.out_shape
@@ -706,7 +711,7 @@ def _opaque_class() -> type:
             return ZERO_COST
 
         def kind(self, inputs: tuple[Shape, ...]) -> str:
-            return f"unsupported {self.onnx_op}"
+            return f"unsupported {self.op_type}"
 
     return Opaque
 
@@ -845,6 +850,45 @@ def handles(*ops: str) -> Callable[[Handler], Handler]:
     return register
 
 
+def declared() -> dict[str, type[Op]]:
+    """ONNX op type -> the cnncost op that declares itself one-to-one with it (``onnx_op``
+    without a ``to_onnx`` of its own: cnncost.ops.base.Op). Two ops declaring one ONNX op
+    is a bug in their declarations."""
+    table: dict[str, type[Op]] = {}
+    for name, cls in registered().items():
+        if cls.one_to_one():
+            if cls.onnx_op in table:
+                raise RuntimeError(f"ops {table[cls.onnx_op].op_name} and {name} both declare "
+                                   f"ONNX op {cls.onnx_op}")
+            table[cls.onnx_op] = cls
+    return table
+
+
+def readers() -> dict[str, Handler]:
+    """How each ONNX op type is read: the one-to-one ops from their declarations; a handler
+    below (patterns, weights, defaults only it knows) takes precedence over a declaration."""
+    return {**{op: _read_declared for op in declared()}, **HANDLERS}
+
+
+def _read_declared(r: _Reader, node: Any) -> None:
+    """A node of a one-to-one op: the op's fields from the ONNX attributes it maps (those
+    the file leaves out keep the op's defaults, which are ONNX's), its inputs the node's."""
+    cls = r.declared[node.op_type]
+    attrs = _attrs(node)
+    kinds = {info.name: info.kind for info in cls.attributes()}
+    values = {field: _field_value(kinds[field], attrs[onnx_name])
+              for field, onnx_name in cls.onnx_attrs.items() if onnx_name in attrs}
+    r.add(node, make_op(cls.op_name, **values),
+          [r.activation(i) for i in node.input[:cls.max_inputs]])
+
+
+def _field_value(kind: str, value: Any) -> Any:
+    """An ONNX attribute value as the op's field reads it (ONNX has no booleans or text)."""
+    if isinstance(value, bytes):
+        return value.decode()
+    return bool(value) if kind == BOOL else value
+
+
 def _pads(attrs: dict[str, Any], in_hw: tuple[int, int], kernel: tuple[int, int],
           stride: tuple[int, int], dilation: tuple[int, int]) -> Any:
     """ONNX pads [top, left, bottom, right] (or auto_pad) as a cnncost padding."""
@@ -858,7 +902,7 @@ def _pads(attrs: dict[str, Any], in_hw: tuple[int, int], kernel: tuple[int, int]
     if auto in ("SAME_UPPER", "SAME_LOWER"):
         pads = []
         for size, k, s, d in zip(in_hw, kernel, stride, dilation):
-            total = max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
+            total = same_total(size, k, s, d)
             small = total // 2
             pads.append((small, total - small) if auto == "SAME_UPPER" else
                         (total - small, small))
@@ -1009,21 +1053,20 @@ def _batchnorm(r: _Reader, node: Any) -> None:
     r.add(node, make_op("batchnorm"), [r.activation(node.input[0])], label="bn")
 
 
-@handles("Relu", "Sigmoid", "Tanh", "HardSwish", "Softmax", "Gelu", "Elu", "Selu", "Softplus",
-         "Mish")
-def _activation(r: _Reader, node: Any) -> None:
-    name = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSwish": "hardswish",
-            "Softmax": "softmax", "Gelu": "gelu"}.get(node.op_type)
-    if name is None:
-        raise RuleError(f"{node.op_type} has no cnncost op yet")
+@handles("Elu", "Selu", "Softplus", "Mish")
+def _no_op_yet(r: _Reader, node: Any) -> None:
+    raise RuleError(f"{node.op_type} has no cnncost op yet")
+
+
+@handles("Sigmoid")
+def _sigmoid(r: _Reader, node: Any) -> None:
     x = node.input[0]
-    if node.op_type == "Sigmoid":
-        then = r.only_reader(node.output[0])
-        if then is not None and then.op_type == "Mul" and x in then.input:
-            r.done.add(id(then))  # x * sigmoid(x): swish (SiLU)
-            r.add(then, make_op("swish"), [r.activation(x)], label="swish")
-            return
-    r.add(node, make_op(name), [r.activation(x)])
+    then = r.only_reader(node.output[0])
+    if then is not None and then.op_type == "Mul" and x in then.input:
+        r.done.add(id(then))  # x * sigmoid(x): swish (SiLU)
+        r.add(then, make_op("swish"), [r.activation(x)], label="swish")
+        return
+    _read_declared(r, node)
 
 
 @handles("HardSigmoid")
@@ -1034,13 +1077,7 @@ def _hardsigmoid(r: _Reader, node: Any) -> None:
         r.done.add(id(then))  # x * hardsigmoid(x): hardswish, as opset 11 writes it
         r.add(then, make_op("hardswish"), [r.activation(x)], label="hardswish")
         return
-    r.add(node, make_op("hardsigmoid"), [r.activation(x)])
-
-
-@handles("LeakyRelu")
-def _leaky(r: _Reader, node: Any) -> None:
-    r.add(node, make_op("leaky_relu", slope=float(_attrs(node).get("alpha", 0.01))),
-          [r.activation(node.input[0])])
+    _read_declared(r, node)  # alpha and beta change no figure
 
 
 @handles("PRelu")
@@ -1328,27 +1365,13 @@ def _resize(r: _Reader, node: Any) -> None:
           [r.activation(node.input[0])])
 
 
-@handles("Dropout", "Identity")
-def _identity(r: _Reader, node: Any) -> None:
-    name = node.op_type.lower()
-    r.add(node, make_op(name), [r.activation(node.input[0])])
-
-
 @handles("Cast")
 def _cast(r: _Reader, node: Any) -> None:
     r.alias(node.output[0], node.input[0])
 
 
-@handles("LRN")
-def _lrn(r: _Reader, node: Any) -> None:
-    attrs = _attrs(node)
-    r.add(node, make_op("lrn", size=int(attrs["size"]), alpha=float(attrs.get("alpha", 1e-4)),
-                        beta=float(attrs.get("beta", 0.75)), k=float(attrs.get("bias", 1.0))),
-          [r.activation(node.input[0])])
-
-
 def supported_ops() -> list[str]:
-    return sorted({*HANDLERS, *FOLDABLE})
+    return sorted({*readers(), *FOLDABLE})
 
 
 def unknown_hint(op: str) -> str:
