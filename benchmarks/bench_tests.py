@@ -9,8 +9,9 @@ Figures come from the kernel's accounting of the pytest child process: wall time
 it and its own children used (user + system), its peak resident set (ru_maxrss of the children)
 and the blocks it wrote (ru_oublock, 512 bytes each), with the sum of the tests' own durations
 (setup, call and teardown from ``--durations=0``: the wall time less pytest's start-up and
-collection). The machine is shared, so wall times vary by tens of percent between runs as other
-work takes the cores; the CPU time, the memory and the bytes written vary much less.
+collection). The machine is shared: wall and CPU times vary up to 2x between runs as other work
+takes the cores, so each run also prints the time a fixed Python loop took just before it, to
+read its times against; the memory and the bytes written vary little.
 """
 
 from __future__ import annotations
@@ -37,7 +38,20 @@ def durations(output: str) -> list[tuple[float, str]]:
             for m in DURATION.finditer(output)]
 
 
+def reference_seconds() -> float:
+    """The time of a fixed pure-Python loop, the best of 3: how fast the machine runs Python
+    right now (shared cores run it up to 2x slower at times), to read the runs' times against."""
+    def once() -> float:
+        start = time.perf_counter()
+        total = 0
+        for i in range(3_000_000):
+            total += i * i % 7
+        return time.perf_counter() - start
+    return min(once() for _ in range(3))
+
+
 def run(label: str, *args: str, slowest: int = 0) -> dict[str, float]:
+    reference = reference_seconds()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     # quiet from pyproject's addopts; a second -q would drop the "N passed" line
@@ -50,6 +64,7 @@ def run(label: str, *args: str, slowest: int = 0) -> dict[str, float]:
     summary = counts[-1] if counts else "(no summary)"
     phases = durations(done.stdout)
     figures = {
+        "reference_s": reference,
         "wall_s": wall,
         "cpu_s": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
         "tests_s": sum(seconds for seconds, _ in phases),
@@ -57,7 +72,7 @@ def run(label: str, *args: str, slowest: int = 0) -> dict[str, float]:
         "written_mib": (after.ru_oublock - before.ru_oublock) * 512 / 2**20,
     }
     print(f"{label:<22} {wall:6.1f} s (tests {figures['tests_s']:6.1f} s, cpu "
-          f"{figures['cpu_s']:6.1f} s)  "
+          f"{figures['cpu_s']:6.1f} s, reference loop {reference:.2f} s)  "
           f"peak {figures['peak_rss_mib']:7.0f} MiB  written {figures['written_mib']:8.1f} MiB  "
           f"({summary})", flush=True)
     for _, line in sorted(phases, reverse=True)[:slowest]:

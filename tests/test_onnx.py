@@ -321,7 +321,7 @@ def library():
     return [(e.name, v) for e in catalog() for v in (e.variants or (None,))]
 
 
-HOLE = 1 << 16  # zero weights of at least this many bytes go to the sparse data file
+HOLE = 4096  # zero weights of at least this many bytes (a page) go to the sparse data file
 
 
 def save_zero_weights_as_holes(proto, path) -> None:

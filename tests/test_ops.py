@@ -15,7 +15,7 @@ from cnncost.ops.activation import (GELU, HardSigmoid, HardSwish, LeakyReLU, ReL
 from cnncost.ops.base import lookup
 from cnncost.ops.conv import Conv2d, Linear
 from cnncost.ops.elementwise import Add, Mul
-from cnncost.ops.norm import BatchNorm, LocalResponseNorm
+from cnncost.ops.norm import BatchNorm, LayerNorm, LocalResponseNorm
 from cnncost.ops.pool import AdaptiveAvgPool, AvgPool, GlobalAvgPool, MaxPool
 from cnncost.ops.tensor import (ChannelShuffle, Concat, Dropout, Flatten, Identity, Slice,
                                 Split)
@@ -132,6 +132,83 @@ def test_batchnorm():
     assert (cost.norm_params, cost.buffers, cost.params) == (128, 128, 128)
     assert cost.elementwise_ops == 2 * n  # scale and shift
     assert cost.mem_access == n + 4 * 64 + n
+
+
+def test_layer_norm_over_the_channels():
+    # ConvNeXt-T's LayerNorm2d after its stem: 96 channels at 56x56 = 301,056 elements;
+    # gamma and beta = 192 params, no buffers (the statistics come from the input)
+    out, cost = run(LayerNorm(), (1, 96, 56, 56))
+    n = 96 * 56 * 56
+    assert out == (1, 96, 56, 56)
+    assert (cost.norm_params, cost.buffers, cost.params, cost.mult_adds) == (192, 0, 192, 0)
+    # per element: sum for the mean, subtract it, square, sum of squares, times 1/std = 5;
+    # then scale and shift = 2: 7 x 301,056
+    assert cost.elementwise_ops == 7 * n == 2_107_392
+    assert cost.mem_access == n + 192 + n  # read the map and gamma, beta; write the map
+
+
+def test_layer_norm_over_the_last_axis():
+    # ViT-B/16's nn.LayerNorm on (1, 197, 768) tokens: 151,296 elements, 2 x 768 params
+    out, cost = run(LayerNorm(axis="last"), (1, 197, 768))
+    n = 197 * 768
+    assert out == (1, 197, 768) and cost.norm_params == 2 * 768 == 1_536
+    assert cost == Cost(norm_params=1_536, elementwise_ops=7 * n, input_reads=n,
+                        param_reads=1_536, output_writes=n)
+    # without gamma and beta: 5 per element, nothing to read but the tokens
+    _, cost = run(LayerNorm(axis="last", affine=False), (1, 197, 768))
+    assert cost == Cost(elementwise_ops=5 * n, input_reads=n, output_writes=n)
+    # over the channels of the same tensor: its 197 "channels" are normalised instead
+    assert run(LayerNorm(), (1, 197, 768))[1].norm_params == 2 * 197
+
+
+def test_layer_norm_needs_a_dimension_to_normalise():
+    with pytest.raises(RuleError, match=r"layer_norm needs a batch .* got \(8\)"):
+        run(LayerNorm(), (8,))
+
+
+def test_layer_norm_is_never_folded_into_a_conv():
+    """Its statistics come from the conv's output at run time: --fuse bn-act folds a batch
+    norm after a conv, not a layer norm (its family is element-wise, as LRN's)."""
+    from cnncost.frontends.builder import GraphBuilder, make_op
+    from cnncost.passes.fuse import fusion_hosts
+
+    for norm, folded in (("batchnorm", True), ("layer_norm", False)):
+        b = GraphBuilder("g", (1, 3, 8, 8))
+        conv = b.add("conv", make_op("conv2d", out_channels=8, kernel=3), [0])
+        b.add("norm", make_op(norm), [conv])
+        assert (fusion_hosts(b.graph(), "bn-act")[2] == conv) is folded, norm
+
+
+def test_what_the_tools_count_for_layer_norm():
+    """nn.LayerNorm(8) on 2 x 8 x 14 x 14 = 3,136 elements (axis last: the last 8 are the
+    channels of an NHWC map); LayerNorm2d (axis channels) is a subclass of nn.LayerNorm."""
+    from cnncost.conventions.tools import CONVENTIONS, Site
+
+    def counted(convention, functional=False, **attributes):
+        op = LayerNorm(**attributes)
+        shape = (2, 14, 14, 8) if op.axis == "last" else (2, 8, 14, 14)
+        out, cost = run(op, shape)
+        site = Site(op, (shape,), out, cost, functional, 2)
+        return sum(item.count for item in CONVENTIONS[convention].count(site))
+
+    n = 2 * 8 * 14 * 14
+    # fvcore: aten::layer_norm, 5 per element with a weight, 4 without; module or function
+    assert counted("fvcore", axis="last") == counted("fvcore") == 5 * n == 15_680
+    assert counted("fvcore", functional=True, affine=False) == 4 * n
+    # ptflops: the nn.LayerNorm hook counts 1 per element (it doubles for `affine`, which
+    # LayerNorm lacks), divided by the batch; F.layer_norm is not patched; a subclass is
+    # not hooked
+    assert counted("ptflops", axis="last") == counted("ptflops", axis="last",
+                                                      affine=False) == n // 2 == 1_568
+    assert counted("ptflops", functional=True, axis="last") == counted("ptflops") == 0
+    # thop: count_normalization, 2 per element, doubled for elementwise_affine; exact types
+    assert counted("thop", axis="last") == 4 * n == 12_544
+    assert counted("thop", axis="last", affine=False) == 2 * n
+    assert counted("thop") == counted("thop", functional=True, axis="last") == 0
+    # torchinfo: weight and bias (2 x 8) once a sample, any module: 2 x 16 = 32
+    assert counted("torchinfo") == counted("torchinfo", axis="last") == 2 * 16 == 32
+    assert counted("torchinfo", affine=False) == 0
+    assert counted("ptflops-aten") == counted("paper") == 0
 
 
 @pytest.mark.parametrize("cls", [ReLU, ReLU6, Sigmoid, HardSigmoid, HardSwish, Swish, Tanh, GELU,

@@ -2,10 +2,11 @@
 tool's source. No op falls through to a silent 0.
 
 Each registered op class carries a ``counting`` table (cnncost/ops/counting.py): one entry per
-convention of cnncost.core.settings.CONVENTIONS. Here each op is put in a tiny graph on a
-2 x 8 x 14 x 14 input (a batch of 2, so that ptflops' division of its hooks by the batch shows)
-and every convention counts it as a module and as a function call. The loops assert they
-visited every op x convention, so a new op without a table, or without a sample here, fails.
+convention of cnncost.core.settings.CONVENTIONS. Here each sample of each op
+(tests/op_samples.py) is put in a tiny graph on a 2 x 8 x 14 x 14 input (a batch of 2, so that
+ptflops' division of its hooks by the batch shows) and every convention counts it as a module
+and as a function call. The loops assert they visited every op x convention, so a new op
+without a table, or without a sample, fails.
 """
 
 from __future__ import annotations
@@ -16,69 +17,26 @@ import pytest
 
 from cnncost.conventions.tools import CATEGORIES, CONVENTIONS, NAMES, PER_SAMPLE, Site
 from cnncost.core import settings
-from cnncost.core.ir import Graph
-from cnncost.frontends.builder import GraphBuilder, make_op
 from cnncost.ops import registered
 from cnncost.ops.conv import Conv2d
 from cnncost.ops.counting import (ARITHMETIC, PAPER, TOOLS, VERSIONS, NotCounted, TorchCalls,
                                   counts, not_counted)
 
-INPUT = (2, 8, 14, 14)  # N x C x H x W: 3,136 elements
-FEATURE, VECTOR = 0, 1  # node 0, the input, and node 1, the input flattened to (2, 1568)
-SAMPLES: dict[str, tuple[dict[str, Any], tuple[int, ...]]] = {
-    "adaptive_avgpool": ({"size": 5}, (FEATURE,)),
-    "add": ({}, (FEATURE, FEATURE)),
-    "avgpool": ({"kernel": 2}, (FEATURE,)),
-    "batchnorm": ({}, (FEATURE,)),
-    "channel_shuffle": ({"groups": 2}, (FEATURE,)),
-    "clip": ({"low": 0, "high": 6}, (FEATURE,)),
-    "concat": ({}, (FEATURE, FEATURE)),
-    "const": ({"fn": "add", "shape": [8, 1, 1], "learned": True}, (FEATURE,)),
-    "conv2d": ({"out_channels": 16, "kernel": 3, "padding": 1, "bias": True}, (FEATURE,)),
-    "conv_transpose2d": ({"out_channels": 4, "kernel": 2, "stride": 2, "bias": True},
-                         (FEATURE,)),
-    "div": ({}, (FEATURE, FEATURE)),
-    "dropout": ({}, (FEATURE,)),
-    "flatten": ({}, (FEATURE,)),
-    "gelu": ({}, (FEATURE,)),
-    "global_avgpool": ({}, (FEATURE,)),
-    "hardsigmoid": ({}, (FEATURE,)),
-    "hardswish": ({}, (FEATURE,)),
-    "identity": ({}, (FEATURE,)),
-    "leaky_relu": ({}, (FEATURE,)),
-    "linear": ({"out_features": 10}, (VECTOR,)),
-    "lrn": ({"size": 5}, (FEATURE,)),
-    "matmul": ({}, (FEATURE, FEATURE)),
-    "maxpool": ({"kernel": 3, "stride": 2, "padding": 1}, (FEATURE,)),
-    "mul": ({}, (FEATURE, FEATURE)),
-    "pad": ({"pads": [1, 1, 1, 1]}, (FEATURE,)),
-    "prelu": ({}, (FEATURE,)),
-    "reduce_mean": ({"axes": [2, 3]}, (FEATURE,)),
-    "relu": ({}, (FEATURE,)),
-    "relu6": ({}, (FEATURE,)),
-    "reshape": ({"shape": [2, 8, 196]}, (FEATURE,)),
-    "sigmoid": ({}, (FEATURE,)),
-    "slice": ({"start": 0, "stop": 4}, (FEATURE,)),
-    "softmax": ({}, (FEATURE,)),
-    "split": ({"index": 1}, (FEATURE,)),
-    "sub": ({}, (FEATURE, FEATURE)),
-    "swish": ({}, (FEATURE,)),
-    "tanh": ({}, (FEATURE,)),
-    "transpose": ({"perm": [0, 2, 3, 1]}, (FEATURE,)),
-    "upsample": ({"size": [28, 28], "mode": "linear"}, (FEATURE,)),
-}
+from op_samples import SAMPLES, Sample, Size, sample_graph
+
+SIZE = Size(2, 8, 14)  # the sample input N x C x H x W: 2 x 8 x 14 x 14 = 3,136 elements
 
 
 def sample_site(name: str, functional: bool, **attributes: Any) -> Site:
-    """Op ``name`` in its sample graph, as a convention's rule sees it."""
-    sample, inputs = SAMPLES[name]
-    b = GraphBuilder("sample", INPUT)
-    b.add("vector", make_op("flatten"), [FEATURE])
-    index = b.add("op", make_op(name, **{**sample, **attributes}), list(inputs))
-    graph: Graph = b.graph([index])
+    """The main sample of op ``name`` (tests/op_samples.py), as a convention's rule sees it."""
+    return site_of(name, SAMPLES[name][0], functional, **attributes)
+
+
+def site_of(name: str, sample: Sample, functional: bool, **attributes: Any) -> Site:
+    graph, index = sample_graph(name, SIZE, sample, **attributes)
     node = graph.nodes[index]
     return Site(node.op, graph.in_shapes(index), node.shape, graph.node_costs()[index],
-                functional, INPUT[0])
+                functional, SIZE.n)
 
 
 def figure(name: str, convention: str, functional: bool = False, **attributes: Any) -> int:
@@ -126,24 +84,25 @@ def test_every_op_declares_every_convention():
 
 
 @pytest.mark.parametrize("op_name", sorted(SAMPLES))
-def test_each_rule_gives_whole_counts_for_the_sample(op_name):
+def test_each_rule_gives_whole_counts_for_the_samples(op_name):
     """Every convention, as a module and as a function: Python ints, in the known categories,
     never below 0 (but ptflops' item that divides its hooks by the batch, which is negative
     and never more than the hooks), with a rule that says why."""
-    visited = 0
-    for convention in NAMES:
-        for functional in (False, True):
-            items = CONVENTIONS[convention].count(sample_site(op_name, functional))
-            for item in items:
-                assert type(item.count) is int and item.category in CATEGORIES and item.rule
-                assert item.count >= 0 or item.category == PER_SAMPLE
-            assert sum(item.count for item in items) >= 0
-            declared = vars(registered()[op_name])["counting"][convention]
-            if isinstance(declared, NotCounted) and not (
-                    functional and CONVENTIONS[convention].no_functions):
-                assert items == ()  # the layer reads the convention's not_counted rule
-            visited += 1
-    assert visited == 2 * len(NAMES) == 12
+    for sample in SAMPLES[op_name]:
+        visited = 0
+        for convention in NAMES:
+            for functional in (False, True):
+                items = CONVENTIONS[convention].count(site_of(op_name, sample, functional))
+                for item in items:
+                    assert type(item.count) is int and item.category in CATEGORIES and item.rule
+                    assert item.count >= 0 or item.category == PER_SAMPLE
+                assert sum(item.count for item in items) >= 0
+                declared = vars(registered()[op_name])["counting"][convention]
+                if isinstance(declared, NotCounted) and not (
+                        functional and CONVENTIONS[convention].no_functions):
+                    assert items == ()  # the layer reads the convention's not_counted rule
+                visited += 1
+        assert visited == 2 * len(NAMES) == 12
 
 
 def test_the_ops_found_undeclared_count_zero_everywhere():
@@ -174,11 +133,11 @@ def test_ptflops_reads_hooks_and_calls_from_the_declaration():
 def test_const_as_a_torch_function_counts_in_ptflops():
     """torch.add(x, c) and torch.mul(x, c) are patched by ptflops (TENSOR_OPS_MAPPING): 1 per
     output element, 2 x 8 x 14 x 14 = 3,136; x + c, and torch.sub, are not."""
-    assert figure("const", "ptflops", functional=True) == 2 * 8 * 14 * 14 == 3_136
+    assert figure("const", "ptflops", functional=True, fn="add") == 2 * 8 * 14 * 14 == 3_136
     assert figure("const", "ptflops", functional=True, fn="mul") == 3_136
     assert figure("const", "ptflops", functional=True, fn="sub") == 0
-    assert figure("const", "ptflops") == 0
-    items = CONVENTIONS["ptflops"].count(sample_site("const", True))
+    assert figure("const", "ptflops", fn="add") == 0
+    items = CONVENTIONS["ptflops"].count(sample_site("const", True, fn="add"))
     assert [(i.category, i.rule) for i in items] == [
         (ARITHMETIC, "torch.add: 1 per output element a call")]
 

@@ -1,8 +1,9 @@
 """Every registered op has an ONNX form, or says why not; each form exports, passes the ONNX
 checker, runs in onnxruntime and imports back with the same figures.
 
-The loop goes over the registry (cnncost.ops.registered), so a new op without an example
-here, or without an ONNX declaration, fails; the test also checks it visited every op.
+The loop goes over the registry (cnncost.ops.registered) and each op's samples
+(tests/op_samples.py), so a new op without a sample, or without an ONNX declaration, fails;
+the test also checks it visited every op.
 """
 
 from __future__ import annotations
@@ -21,76 +22,35 @@ from cnncost.frontends.onnx.onnx_import import declared, load_onnx, readers
 from cnncost.ops import Input, Op, registered
 from cnncost.ops.base import DATA
 
+from op_samples import SAMPLES, Sample, Size, every_sample, feature_map, sample_graph
+
 onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed")
 ort = pytest.importorskip("onnxruntime")
 
-X = (1, 8, 8, 8)  # the input of every example but linear's: 512 elements, 8 channels
-V = (1, 32)  # linear's: 32 features
+SIZE = Size(1, 8, 8)  # every sample's input: 1 x 8 x 8 x 8 = 512 elements, 8 channels
+X = feature_map(SIZE)
 
-
-@dataclass(frozen=True)
-class Example:
-    attrs: dict
-    params: int  # what the op's figures must be, written out
-    mult_adds: int
-    inputs: int = 1  # how many times the network input is read
-    shape: Shape = X
-    read_as: str = ""  # the op it reads back as, when not itself
-
-
-# One valid use of each registered op, with its params and mult_adds worked out by hand.
-EXAMPLES = {
-    "adaptive_avgpool": Example({"size": 4}, 0, 0, read_as="avgpool"),  # 8 divides by 4
-    "add": Example({}, 0, 0, inputs=2),
-    "avgpool": Example({"kernel": 2}, 0, 0),
-    "batchnorm": Example({}, 2 * 8, 0),  # gamma and beta per channel
-    "channel_shuffle": Example({"groups": 2}, 0, 0),
-    "clip": Example({"low": -1.0, "high": 1.0}, 0, 0),
-    "concat": Example({}, 0, 0, inputs=2),
-    "const": Example({"fn": "mul", "shape": [8, 1, 1], "learned": True}, 8, 0),  # a scale
+# params and mult_adds of samples at SIZE, worked out by hand (each sample of
+# tests/op_samples.py also gives them as a formula of the size, checked at SIZE for all)
+PINNED = {
+    "batchnorm": (2 * 8, 0),  # gamma and beta per channel
+    "const": (8, 0),  # a scale per channel
     # 16 x 8 x 3 x 3 weights + 16 biases; 4x4x16 = 256 outputs x 72 products
-    "conv2d": Example({"out_channels": 16, "kernel": 3, "stride": 2, "bias": True},
-                      16 * 8 * 9 + 16, 256 * 72),
+    "conv2d": (16 * 8 * 9 + 16, 256 * 72),
+    # 2 groups of 8 outputs x 4 inputs x 3 x 3 + 16 biases; 256 outputs x 36 products
+    "conv2d/grouped": (16 * 4 * 9 + 16, 256 * 36),
     # 8 x 4 x 2 x 2 weights; each of the 512 inputs times 2 x 2 x 4
-    "conv_transpose2d": Example({"out_channels": 4, "kernel": 2, "stride": 2},
-                                8 * 4 * 4, 512 * 16),
-    "div": Example({}, 0, 0, inputs=2),
-    "dropout": Example({}, 0, 0),
-    "flatten": Example({}, 0, 0),
-    "gelu": Example({}, 0, 0),
-    "global_avgpool": Example({}, 0, 0),
-    "hardsigmoid": Example({}, 0, 0),
-    "hardswish": Example({}, 0, 0),
-    "identity": Example({}, 0, 0),
-    "leaky_relu": Example({"slope": 0.25}, 0, 0),  # exact in float32
-    "linear": Example({"out_features": 10}, 32 * 10 + 10, 10 * 32, shape=V),
-    "lrn": Example({"size": 3, "alpha": 0.5, "beta": 0.75, "k": 2.0}, 0, 0),
-    "matmul": Example({}, 0, 512 * 8, inputs=2),  # (8x8) @ (8x8) per channel: 512 outputs x 8
-    "maxpool": Example({"kernel": 3, "stride": 2, "padding": 1}, 0, 0),
-    "mul": Example({}, 0, 0, inputs=2),
-    "pad": Example({"pads": [1, 0, 1, 2]}, 0, 0),
-    "prelu": Example({}, 8, 0),  # a slope per channel
-    "reduce_mean": Example({"axes": [1]}, 0, 0),
-    "relu": Example({}, 0, 0),
-    "relu6": Example({}, 0, 0),
-    "reshape": Example({"shape": [1, 8, -1]}, 0, 0),
-    "sigmoid": Example({}, 0, 0),
-    "slice": Example({"start": 2, "stop": 6}, 0, 0),
-    "softmax": Example({}, 0, 0),
-    "split": Example({"index": 1}, 0, 0, read_as="slice"),
-    "sub": Example({}, 0, 0, inputs=2),
-    "swish": Example({}, 0, 0),
-    "tanh": Example({}, 0, 0),
-    "transpose": Example({"perm": [0, 2, 3, 1]}, 0, 0),
-    "upsample": Example({"size": 16, "mode": "linear"}, 0, 0),
+    "conv_transpose2d": (8 * 4 * 4, 512 * 16),
+    "linear": (32 * 10 + 10, 10 * 32),  # 32 features (4 x 8) in, 10 out
+    "matmul": (0, 512 * 8),  # (8x8) @ (8x8) per channel: 512 outputs x 8
+    "prelu": (8, 0),  # a slope per channel
 }
+READ_AS = {"adaptive_avgpool": "avgpool", "split": "slice"}  # ops read back as another
 
 
-def model_of(name: str) -> Model:
-    example = EXAMPLES[name]
-    builder = GraphBuilder(f"one_{name}", example.shape)
-    builder.add(name, make_op(name, **example.attrs), [0] * example.inputs)
-    return Model(builder.graph())
+def model_of(name: str, sample: Sample) -> Model:
+    graph, _ = sample_graph(name, SIZE, sample)
+    return Model(graph)
 
 
 def figures(model: Model) -> Cost:
@@ -103,7 +63,9 @@ def exportable(cls: type[Op]) -> bool:
 
 def test_every_registered_op_has_an_onnx_form_or_a_reason():
     ops = registered()
-    assert set(EXAMPLES) == set(ops), "each registered op needs an example here"
+    assert set(SAMPLES) == set(ops), "each registered op needs a sample in op_samples.py"
+    idents = {sample.ident(name) for name, sample in every_sample()}
+    assert set(PINNED) <= idents and set(READ_AS) <= set(SAMPLES)
     for name, cls in ops.items():
         overrides = cls.to_onnx is not Op.to_onnx
         assert bool(cls.onnx_op) or overrides or cls.no_onnx, f"{name}: no ONNX form"
@@ -123,35 +85,42 @@ def test_every_one_to_one_op_is_in_the_importers_table():
         assert onnx_op in readers()
 
 
-@pytest.mark.parametrize("name", sorted(EXAMPLES))
+@pytest.mark.parametrize("name", sorted(registered()))
 def test_each_op_exports_runs_and_imports_back(tmp_path, name):
+    for sample in SAMPLES[name]:
+        export_run_and_read_back(tmp_path, name, sample)
+
+
+def export_run_and_read_back(tmp_path, name: str, sample: Sample) -> None:
     cls = registered()[name]
-    model = model_of(name)
-    example = EXAMPLES[name]
+    ident = sample.ident(name)
+    model = model_of(name, sample)
     expected = figures(model)
-    assert (expected.params, expected.mult_adds) == (example.params, example.mult_adds)
+    assert (expected.params, expected.mult_adds) == sample.figures(SIZE), ident
+    if ident in PINNED:
+        assert (expected.params, expected.mult_adds) == PINNED[ident]
     if not exportable(cls):
         with pytest.raises(UsageError, match=f"{name} needs ONNX opset {cls.onnx_opset}"):
             export_onnx(model)
         return
     proto = export_onnx(model)
     onnx.checker.check_model(proto, full_check=True)
-    path = tmp_path / f"{name}.onnx"
+    path = tmp_path / f"{ident.replace('/', '_')}.onnx"
     path.write_bytes(proto.SerializeToString())
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    x = np.random.default_rng(0).standard_normal(example.shape).astype(np.float32)
-    out, = session.run(None, {"input": x})
-    assert out.shape == model.graph.nodes[1].shape
+    x = np.random.default_rng(0).standard_normal(model.graph.nodes[0].shape)
+    out, = session.run(None, {"input": x.astype(np.float32)})
+    assert out.shape == model.graph.nodes[1].shape, ident
     back = load_onnx(path)
     (node,) = back.graph.nodes[1:]
-    assert node.op.op_name == (example.read_as or name)
-    assert node.shape == model.graph.nodes[1].shape
+    assert node.op.op_name == READ_AS.get(name, name), ident
+    assert node.shape == model.graph.nodes[1].shape, ident
     got = figures(back)
-    assert (got.params, got.mult_adds) == (expected.params, expected.mult_adds)
+    assert (got.params, got.mult_adds) == (expected.params, expected.mult_adds), ident
     if cls.one_to_one():  # the declared attribute mapping carries every field both ways
-        assert node.op == model.graph.nodes[1].op
+        assert node.op == model.graph.nodes[1].op, ident
 
 
 def test_an_op_readable_but_not_writable_reads_back(tmp_path):
@@ -166,6 +135,33 @@ def test_an_op_readable_but_not_writable_reads_back(tmp_path):
     path = tmp_path / "gelu.onnx"
     path.write_bytes(proto.SerializeToString())
     assert [n.op.op_name for n in load_onnx(path).graph.nodes[1:]] == ["gelu"]
+
+
+def test_layer_normalization_reads_as_layer_norm_over_one_axis(tmp_path):
+    """LayerNormalization over the last axis is layer_norm (axis last; gamma and beta read
+    as its parameters, 2 x 8); over several axes (axis 1 of (N, C, H, W): C, H and W
+    together) cnncost has no op, and says so."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from cnncost.core.errors import SpecError
+
+    def read(axis: int, scale: int):
+        weights = [numpy_helper.from_array(np.ones(scale, np.float32), "gamma"),
+                   numpy_helper.from_array(np.zeros(scale, np.float32), "beta")]
+        node = helper.make_node("LayerNormalization", ["x", "gamma", "beta"], ["y"], axis=axis)
+        graph = helper.make_graph(
+            [node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(X))],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(X))], weights)
+        path = tmp_path / f"ln{axis}.onnx"
+        path.write_bytes(helper.make_model(
+            graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
+        return load_onnx(path)
+
+    (node,) = read(-1, 8).graph.nodes[1:]
+    assert node.op == make_op("layer_norm", axis="last")
+    assert figures(read(3, 8)).params == 2 * 8
+    with pytest.raises(SpecError, match="normalises axes 1 to 3 together"):
+        read(1, 8)
 
 
 def test_a_mapped_attribute_left_out_takes_onnxs_default():

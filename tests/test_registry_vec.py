@@ -1,18 +1,18 @@
 """Every op gives the same shape and cost through a sweep's Vec values as through numbers.
 
 A sweep (cnncost.jobs.sweep) binds a swept variable to a cnncost.core.vector.Vec and runs the
-ops' own rules once for every configuration. Here each registered op is put in a tiny graph
-whose input channels follow a width variable and whose height and width follow a resolution
-variable (and, where an attribute is computed from them, the attribute too); the graph is
-built once with Vecs and once per configuration with plain ints, and every configuration's
-shape and cost must be equal. The loop asserts it visited every registered op, so a new op
-without a sample here fails, and an op whose rules cannot take Vec values must say so
+ops' own rules once for every configuration. Here each sample of each registered op
+(tests/op_samples.py) is put in a tiny graph whose input channels follow a width variable and
+whose height and width follow a resolution variable (and, where an attribute is computed from
+them, the attribute too); the graph is built once with Vecs and once per configuration with
+plain ints, and every configuration's shape and cost must be equal. The loop asserts it
+visited every registered op, so a new op without a sample fails, and an op whose rules cannot
+take Vec values must say so
 (``Op.not_sweepable``, its reason), which the sweep refuses with a message.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -22,70 +22,22 @@ from cnncost.core.errors import UsageError
 from cnncost.core.ir import Cost, Graph
 from cnncost.core.settings import LAYER_KINDS
 from cnncost.core.vector import Vec, array_of
-from cnncost.frontends.builder import GraphBuilder, make_op
+from cnncost.frontends.builder import make_op
 from cnncost.ops import registered
+
+import op_samples as samples
+from op_samples import SAMPLES, Sample, Size
 
 WIDTHS = (8, 16)  # input channels: along axis 1 of the grid
 RESOLUTIONS = (12, 16, 21)  # height and width: along axis 0 (21: odd sizes after a stride 2)
 GRID = (len(RESOLUTIONS), len(WIDTHS))
 
-# op -> (its attributes from (channels c, resolution r), its inputs among node 0 = the input
-# (1, c, r, r) and node 1 = the input flattened to (1, c*r*r)); the attributes are
-# computed from c and r where an op's attribute follows the swept variables in a spec
-Sample = tuple[Callable[[Any, Any], dict[str, Any]], tuple[int, ...]]
-FEATURE, VECTOR = 0, 1
-SAMPLES: dict[str, Sample] = {
-    "adaptive_avgpool": (lambda c, r: {"size": 2}, (FEATURE,)),
-    "add": (lambda c, r: {}, (FEATURE, FEATURE)),
-    "avgpool": (lambda c, r: {"kernel": 3, "stride": 2, "padding": 1}, (FEATURE,)),
-    "batchnorm": (lambda c, r: {}, (FEATURE,)),
-    "channel_shuffle": (lambda c, r: {"groups": 4}, (FEATURE,)),
-    "clip": (lambda c, r: {}, (FEATURE,)),
-    "concat": (lambda c, r: {}, (FEATURE, FEATURE)),
-    "const": (lambda c, r: {"fn": "mul", "shape": [c, 1, 1], "learned": True}, (FEATURE,)),
-    "conv2d": (lambda c, r: {"out_channels": 2 * c, "kernel": 3, "stride": 2, "groups": 2,
-                             "bias": True}, (FEATURE,)),
-    "conv_transpose2d": (lambda c, r: {"out_channels": c, "kernel": 2, "stride": 2},
-                         (FEATURE,)),
-    "div": (lambda c, r: {}, (FEATURE, FEATURE)),
-    "dropout": (lambda c, r: {}, (FEATURE,)),
-    "flatten": (lambda c, r: {}, (FEATURE,)),
-    "gelu": (lambda c, r: {}, (FEATURE,)),
-    "global_avgpool": (lambda c, r: {}, (FEATURE,)),
-    "hardsigmoid": (lambda c, r: {}, (FEATURE,)),
-    "hardswish": (lambda c, r: {}, (FEATURE,)),
-    "identity": (lambda c, r: {}, (FEATURE,)),
-    "leaky_relu": (lambda c, r: {}, (FEATURE,)),
-    "linear": (lambda c, r: {"out_features": 10}, (VECTOR,)),
-    "lrn": (lambda c, r: {}, (FEATURE,)),
-    "matmul": (lambda c, r: {}, (FEATURE, FEATURE)),
-    "maxpool": (lambda c, r: {"kernel": 3, "stride": 2, "ceil_mode": True}, (FEATURE,)),
-    "mul": (lambda c, r: {}, (FEATURE, FEATURE)),
-    "pad": (lambda c, r: {"pads": [1, 1, 1, 1]}, (FEATURE,)),
-    "prelu": (lambda c, r: {}, (FEATURE,)),
-    "reduce_mean": (lambda c, r: {"axes": [2, 3]}, (FEATURE,)),
-    "relu": (lambda c, r: {}, (FEATURE,)),
-    "relu6": (lambda c, r: {}, (FEATURE,)),
-    "reshape": (lambda c, r: {"shape": [1, c, r * r]}, (FEATURE,)),
-    "sigmoid": (lambda c, r: {}, (FEATURE,)),
-    "slice": (lambda c, r: {"start": 0, "stop": c // 2}, (FEATURE,)),
-    "softmax": (lambda c, r: {}, (VECTOR,)),
-    "split": (lambda c, r: {"index": 1}, (FEATURE,)),
-    "sub": (lambda c, r: {}, (FEATURE, FEATURE)),
-    "swish": (lambda c, r: {}, (FEATURE,)),
-    "tanh": (lambda c, r: {}, (FEATURE,)),
-    "transpose": (lambda c, r: {"perm": [0, 2, 3, 1]}, (FEATURE,)),
-    "upsample": (lambda c, r: {"size": [2 * r, 2 * r]}, (FEATURE,)),
-}
 
-
-def sample_graph(name: str, c: Any, r: Any) -> tuple[Graph, int]:
-    """The sample graph of op ``name`` at channels ``c`` and resolution ``r``, and the
-    index of the op's node."""
-    attributes, inputs = SAMPLES[name]
-    b = GraphBuilder("sample", (1, c, r, r))
-    b.add("vector", make_op("flatten"), [0])
-    return b.graph([b.add("op", make_op(name, **attributes(c, r)), list(inputs))]), 2
+def sample_graph(name: str, c: Any, r: Any, sample: Sample | None = None,
+                 **attributes: Any) -> tuple[Graph, int]:
+    """The graph of a sample of op ``name`` (tests/op_samples.py) at channels ``c`` and
+    resolution ``r``, and the index of the op's node."""
+    return samples.sample_graph(name, Size(1, c, r), sample, **attributes)
 
 
 def swept() -> tuple[Vec, Vec]:
@@ -104,6 +56,7 @@ NOT_SWEEPABLE: list[str] = []  # ops that declare they cannot be swept
 
 def test_the_samples_cover_the_registry():
     assert set(SAMPLES) == set(registered())
+    assert all(SAMPLES[name] for name in SAMPLES)  # every op has at least one sample
 
 
 @pytest.mark.parametrize("name", sorted(registered()))
@@ -112,18 +65,22 @@ def test_vec_values_give_each_configurations_shape_and_cost(name):
     if op.not_sweepable:
         pytest.skip(f"{name} declares it cannot be swept: {op.not_sweepable}")
     c, r = swept()
-    graph, index = sample_graph(name, c, r)
-    shape, cost = graph.nodes[index].shape, graph.node_costs()[index]
-    checked = 0
-    for i, resolution in enumerate(RESOLUTIONS):
-        for j, width in enumerate(WIDTHS):
-            scalar, k = sample_graph(name, width, resolution)
-            expected_shape = scalar.nodes[k].shape
-            expected_cost = scalar.node_costs()[k]
-            assert tuple(at(d, i, j) for d in shape) == expected_shape, (name, i, j)
-            assert Cost(*(at(v, i, j) for v in cost)) == expected_cost, (name, i, j)
-            checked += 1
-    assert checked == len(RESOLUTIONS) * len(WIDTHS) == 6
+    for sample in SAMPLES[name]:
+        ident = sample.ident(name)
+        graph, index = sample_graph(name, c, r, sample)
+        shape, cost = graph.nodes[index].shape, graph.node_costs()[index]
+        checked = 0
+        for i, resolution in enumerate(RESOLUTIONS):
+            for j, width in enumerate(WIDTHS):
+                scalar, k = sample_graph(name, width, resolution, sample)
+                expected_shape = scalar.nodes[k].shape
+                expected_cost = scalar.node_costs()[k]
+                assert (expected_cost.params, expected_cost.mult_adds) == \
+                    sample.figures(Size(1, width, resolution)), (ident, i, j)
+                assert tuple(at(d, i, j) for d in shape) == expected_shape, (ident, i, j)
+                assert Cost(*(at(v, i, j) for v in cost)) == expected_cost, (ident, i, j)
+                checked += 1
+        assert checked == len(RESOLUTIONS) * len(WIDTHS) == 6
 
 
 def test_every_op_is_checked_through_vecs_or_declares_why_not():
@@ -131,24 +88,28 @@ def test_every_op_is_checked_through_vecs_or_declares_why_not():
     swept, declared = [], []
     for name, op in registered().items():
         (declared if op.not_sweepable else swept).append(name)
-    assert sorted(swept + declared) == sorted(registered()) and len(swept + declared) == 39
+    # the op_samples table names every op by hand: the registry lost none
+    assert sorted(swept + declared) == sorted(registered()) == sorted(SAMPLES)
     assert declared == NOT_SWEEPABLE
 
 
 def test_each_op_declares_its_latency_kind():
     """An op with multiply-adds has a latency kind (LAYER_KINDS); one without has none."""
-    kinds = {}
+    kinds, visited = {}, set()
     for name in registered():
-        graph, index = sample_graph(name, 16, 16)
-        node = graph.nodes[index]
-        in_channels = graph.nodes[node.inputs[0]].shape[1] if node.inputs else 0
-        kind = node.op.latency_kind(in_channels)
-        assert (kind in LAYER_KINDS) if graph.node_costs()[index].mult_adds else kind == "", name
-        kinds[name] = kind
-    assert len(kinds) == 39
-    # conv2d groups=2 of 16 channels: grouped; linear and matmul: GEMMs
-    assert (kinds["conv2d"], kinds["conv_transpose2d"], kinds["linear"], kinds["matmul"]) == \
-        ("grouped", "conv", "linear", "linear")
+        for sample in SAMPLES[name]:
+            graph, index = sample_graph(name, 16, 16, sample)
+            node = graph.nodes[index]
+            in_channels = graph.nodes[node.inputs[0]].shape[1] if node.inputs else 0
+            kind = node.op.latency_kind(in_channels)
+            assert (kind in LAYER_KINDS) if graph.node_costs()[index].mult_adds else \
+                kind == "", name
+            kinds[sample.ident(name)] = kind
+            visited.add(name)
+    assert visited == set(registered()) == set(SAMPLES)
+    # conv2d groups=2 of 16 channels: grouped (3x3, one group: conv); linear and matmul: GEMMs
+    assert (kinds["conv2d/grouped"], kinds["conv2d"], kinds["conv_transpose2d"],
+            kinds["linear"], kinds["matmul"]) == ("grouped", "conv", "conv", "linear", "linear")
 
 
 def test_conv_latency_kinds_follow_groups_and_kernel():

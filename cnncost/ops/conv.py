@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from cnncost.core.errors import RuleError
 from cnncost.core.ir import Cost, Shape, numel
@@ -70,6 +71,15 @@ def window_latency_kind(op: Conv2d | ConvTranspose2d, in_channels: int) -> str:
     return "pointwise" if tuple(op.kernel) == (1, 1) else "conv"
 
 
+
+def _check_sizes(op: Any) -> None:
+    """A conv's sizes are positive: out_channels, groups, each of kernel, stride, dilation."""
+    positive(op.out_channels, "out_channels")
+    positive(op.groups, "groups")
+    for name in ("kernel", "stride", "dilation"):
+        for v in getattr(op, name):
+            positive(v, name)
+
 @register("conv2d", aliases=("conv",))
 @dataclass(frozen=True, slots=True)
 class Conv2d(Op):
@@ -91,11 +101,7 @@ class Conv2d(Op):
     bias: bool = attr(False, kind=BOOL, doc="whether the conv has a bias (one per output channel)")
 
     def __post_init__(self) -> None:
-        positive(self.out_channels, "out_channels")
-        positive(self.groups, "groups")
-        for name in ("kernel", "stride", "dilation"):
-            for v in getattr(self, name):
-                positive(v, name)
+        _check_sizes(self)
         check_padding(self.padding)
         if self.out_channels % self.groups:
             raise RuleError(f"groups={self.groups} must divide out_channels={self.out_channels}",
@@ -222,11 +228,7 @@ class ConvTranspose2d(Op):
     bias: bool = attr(False, kind=BOOL, doc="whether it has a bias (one per output channel)")
 
     def __post_init__(self) -> None:
-        positive(self.out_channels, "out_channels")
-        positive(self.groups, "groups")
-        for name in ("kernel", "stride", "dilation"):
-            for v in getattr(self, name):
-                positive(v, name)
+        _check_sizes(self)
         if isinstance(self.padding, str):
             raise RuleError("conv_transpose2d takes explicit padding, not same or valid",
                             key="padding")

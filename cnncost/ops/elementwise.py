@@ -57,6 +57,9 @@ class Arithmetic(Op):
     min_inputs = 2
     max_inputs = None
 
+    def infer(self, inputs: tuple[Shape, ...]) -> Shape:
+        return broadcast(inputs, self.op_name)
+
     def cost(self, inputs: tuple[Shape, ...], out: Shape) -> Cost:
         return io_cost(inputs, out, elementwise_ops=(len(inputs) - 1) * numel(out))
 
@@ -121,9 +124,6 @@ class Mul(Arithmetic):
     counting = _operator("mul", "*")
     onnx_op = "Mul"
 
-    def infer(self, inputs: tuple[Shape, ...]) -> Shape:
-        return broadcast(inputs, self.op_name)
-
 
 @register("sub")
 @dataclass(frozen=True, slots=True)
@@ -135,9 +135,6 @@ class Sub(Arithmetic):
     onnx_op = "Sub"
     max_inputs = 2
 
-    def infer(self, inputs: tuple[Shape, ...]) -> Shape:
-        return broadcast(inputs, self.op_name)
-
 
 @register("div")
 @dataclass(frozen=True, slots=True)
@@ -148,9 +145,6 @@ class Div(Arithmetic):
     counting = _operator("div", "/")
     onnx_op = "Div"
     max_inputs = 2
-
-    def infer(self, inputs: tuple[Shape, ...]) -> Shape:
-        return broadcast(inputs, self.op_name)
 
 
 @register("const")

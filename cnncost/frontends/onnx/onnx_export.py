@@ -31,23 +31,23 @@ def export_onnx(model: Model, *, weights: str = "random", seed: int = 0) -> Any:
 
     onnx = optional_module("onnx", "exporting ONNX models needs the onnx package", "onnx")
     check_weight_bytes(model)
-    writer = _Writer(model.graph, np.random.default_rng(seed), weights == "zeros")
+    result = onnx.ModelProto(ir_version=8, producer_name="cnncost")  # onnxruntime >= 1.14
+    result.opset_import.add(domain="", version=OPSET)
+    proto = result.graph  # nodes and weights go straight in: no copy of the weights is made
+    proto.name = model.graph.name or "cnncost"
+    writer = _Writer(model.graph, proto, np.random.default_rng(seed), weights == "zeros")
     for index, node in enumerate(model.graph.nodes[1:], start=1):
         writer.node(index, node)
     helper = onnx.helper
     graph = model.graph
-    outputs = [helper.make_tensor_value_info(writer.tensor(i), onnx.TensorProto.FLOAT,
-                                             list(graph.nodes[i].shape)) for i in graph.outputs]
-    proto = helper.make_graph(
-        writer.nodes, graph.name or "cnncost",
-        [helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT,
-                                       list(graph.nodes[0].shape))],
-        outputs, writer.initializers)
-    result = helper.make_model(proto, opset_imports=[helper.make_opsetid("", OPSET)],
-                               producer_name="cnncost")
-    result.ir_version = 8  # onnxruntime 1.14 and newer read it
-    if result.ByteSize() > MAX_ONNX_FILE:
-        raise UsageError(_too_big(model, f"the ONNX model would be {result.ByteSize():,} bytes"))
+    proto.input.append(helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT,
+                                                     list(graph.nodes[0].shape)))
+    proto.output.extend(helper.make_tensor_value_info(writer.tensor(i), onnx.TensorProto.FLOAT,
+                                                      list(graph.nodes[i].shape))
+                        for i in graph.outputs)
+    size = result.ByteSize()
+    if size > MAX_ONNX_FILE:
+        raise UsageError(_too_big(model, f"the ONNX model would be {size:,} bytes"))
     onnx.checker.check_model(result)
     return result
 
@@ -77,18 +77,17 @@ def _too_big(model: Model, what: str) -> Problem:
 class _Writer:
     """The model being written: its nodes, its initializers and the names of its tensors."""
 
-    def __init__(self, graph: Graph, rng: Any, zeros: bool):
+    def __init__(self, graph: Graph, proto: Any, rng: Any, zeros: bool):
         import numpy as np
         from onnx import helper, numpy_helper
 
         self.graph = graph
+        self.proto = proto  # the GraphProto being filled
         self.rng = rng
         self.zeros = zeros
         self.np = np
         self.helper = helper
         self.numpy_helper = numpy_helper
-        self.nodes: list[Any] = []
-        self.initializers: list[Any] = []
         self.count = 0
 
     def node(self, index: int, node: Node) -> None:
@@ -110,26 +109,28 @@ class _Writer:
             value = np.zeros(shape, dtype=np.float32)
         else:
             value = (self.rng.standard_normal(shape) * 0.05).astype(np.float32)
-        name = self.fresh(stem)
-        self.initializers.append(self.numpy_helper.from_array(value, name))
-        return name
+        return self.constant(stem, value)
 
     def ints(self, stem: str, values: list[int]) -> str:
-        name = self.fresh(stem)
-        self.initializers.append(self.numpy_helper.from_array(
-            self.np.array(values, dtype=self.np.int64), name))
-        return name
+        return self.constant(stem, self.np.array(values, dtype=self.np.int64))
 
     def scalar(self, stem: str, value: float) -> str:
+        return self.constant(stem, self.np.array(value, dtype=self.np.float32))
+
+    def constant(self, stem: str, value: Any) -> str:
+        """An initializer holding ``value``, written into the graph as it is made."""
         name = self.fresh(stem)
-        self.initializers.append(self.numpy_helper.from_array(
-            self.np.array(value, dtype=self.np.float32), name))
+        tensor = self.proto.initializer.add()
+        tensor.name = name
+        tensor.data_type = self.helper.np_dtype_to_tensor_dtype(value.dtype)
+        tensor.dims.extend(value.shape)
+        tensor.raw_data = value.tobytes()
         return name
 
     def emit(self, op_type: str, inputs: list[str], output: str, name: str,
              **attributes: Any) -> None:
-        self.nodes.append(self.helper.make_node(op_type, inputs, [output], name=name,
-                                                **attributes))
+        self.proto.node.append(self.helper.make_node(op_type, inputs, [output], name=name,
+                                                     **attributes))
 
 
 class _NodeWriter:

@@ -1045,12 +1045,61 @@ def _matmul(r: _Reader, node: Any) -> None:
 
 @handles("BatchNormalization")
 def _batchnorm(r: _Reader, node: Any) -> None:
-    channels = r.shape(node.input[0])[1:2]
-    for name in node.input[1:5]:
-        if r.dims(name) != channels:
-            raise RuleError(f"{shown(name)} of shape {r.dims(name)}; the input has "
-                            f"{channels[0] if channels else 'no'} channels")
+    _per_channel(r, node.input[1:5], r.shape(node.input[0])[1:2], "channels")
     r.add(node, make_op("batchnorm"), [r.activation(node.input[0])], label="bn")
+
+
+def _per_channel(r: _Reader, names: Any, size: tuple[int, ...], what: str) -> None:
+    """Refused unless each given tensor (a norm's gamma, beta, statistics) is of ``size``."""
+    for name in names:
+        if name and r.dims(name) != size:
+            raise RuleError(f"{shown(name)} of shape {r.dims(name)}; the input has "
+                            f"{size[0] if size else 'no'} {what}")
+
+
+@handles("LayerNormalization")
+def _layer_norm(r: _Reader, node: Any) -> None:
+    """Over the last axis: layer_norm (axis last)."""
+    shape = r.shape(node.input[0])
+    r.add(node, make_op("layer_norm", axis="last", affine=_last_axis_norm(r, node, shape)),
+          [r.activation(node.input[0])])
+
+
+def _last_axis_norm(r: _Reader, node: Any, shape: Shape) -> bool:
+    """Whether the LayerNormalization ``node`` has gamma and beta; refused unless it
+    normalises the last axis alone. Without a bias and with a scale of ones it has neither
+    (as cnncost writes it); PyTorch writes 1 and 0 for a layer without them, read as
+    gamma and beta, as batch norm's are."""
+    axis = _axis(_attrs(node).get("axis", -1), len(shape))
+    if axis != len(shape) - 1:
+        raise RuleError(f"normalises axes {axis} to {len(shape) - 1} together; cnncost's "
+                        f"layer_norm normalises one (the channels or the last)")
+    _per_channel(r, node.input[1:3], shape[-1:], "features in its last dimension")
+    if len(node.input) > 2 and node.input[2]:
+        return True
+    scale = r.const(node.input[1])
+    return scale is None or not (scale == 1).all()
+
+
+def _channels_layer_norm(r: _Reader, node: Any, perm: list[int]) -> bool:
+    """Transpose (channels last), LayerNormalization over the last axis, Transpose back: a
+    layer norm over the channels, as PyTorch exports LayerNorm2d; False if not that."""
+    shape = r.shape(node.input[0])
+    rank = len(shape)
+    norm = r.only_reader(node.output[0])
+    if rank < 3 or perm != [0, *range(2, rank), 1] or norm is None or \
+            norm.op_type != "LayerNormalization" or norm.input[0] != node.output[0] or \
+            any(r.readers.get(extra) for extra in norm.output[1:] if extra):
+        return False
+    back = r.only_reader(norm.output[0])
+    if back is None or back.op_type != "Transpose" or \
+            list(_attrs(back).get("perm", [])) != [0, rank - 1, *range(1, rank - 1)]:
+        return False
+    affine = _last_axis_norm(r, norm, tuple(shape[p] for p in perm))  # as the norm sees it
+    r.done.update({id(norm), id(back)})
+    r.add(node, make_op("layer_norm", axis="channels", affine=affine),
+          [r.activation(node.input[0])], output=back.output[0], label="layer_norm")
+    return True
 
 
 @handles("Elu", "Selu", "Softplus", "Mish")
@@ -1278,7 +1327,8 @@ def _channel_shuffle(r: _Reader, node: Any, shape: Shape, target: list[int]) -> 
 @handles("Transpose")
 def _transpose(r: _Reader, node: Any) -> None:
     perm = list(_attrs(node).get("perm", reversed(range(len(r.shape(node.input[0]))))))
-    r.add(node, make_op("transpose", perm=perm), [r.activation(node.input[0])])
+    if not _channels_layer_norm(r, node, perm):
+        r.add(node, make_op("transpose", perm=perm), [r.activation(node.input[0])])
 
 
 @handles("MaxPool", "AveragePool")

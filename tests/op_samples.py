@@ -1,0 +1,158 @@
+"""One table of sample uses of every registered op, which the registry tests derive their
+cases from (as PyTorch's OpInfo database in common_methods_invocations.py does).
+
+A sample is an op's attributes and its input, both as functions of a ``Size``: the batch
+``n``, the channels ``c`` and the resolution ``r`` (height and width) of the sample network's
+input. Each test calls the samples at its own sizes: tests/test_registry_onnx.py at
+(1, 8, 8), tests/test_registry_conventions.py at (2, 8, 14) (a batch of 2, so that ptflops'
+division of its hooks by the batch shows), tests/test_registry_vec.py with ``c`` and ``r``
+bound to a sweep's Vec values. Where an attribute follows the channels or the resolution in a
+real network (a conv's output channels, a reshape's target), the sample computes it, so that
+the Vec test sweeps it too.
+
+Each sample also states its params and mult_adds as a formula of the size, worked out by hand
+(none of either unless it says so), which the tests check at their sizes.
+
+An op may have several samples (a dense and a grouped conv; a layer norm over the channels
+and over the last axis); the first is its main one, the others are named (``variant``). A
+new op needs its row here; the registry tests fail until it has one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from cnncost.core.ir import Graph, Shape
+from cnncost.frontends.builder import GraphBuilder, make_op
+
+
+class Size(NamedTuple):
+    """The sample network's input: batch, channels, resolution (ints, or a sweep's Vecs)."""
+
+    n: Any
+    c: Any
+    r: Any
+
+
+def feature_map(s: Size) -> Shape:
+    """(N, C, H, W): the input of most samples."""
+    return (s.n, s.c, s.r, s.r)
+
+
+def features(s: Size) -> Shape:
+    """A vector of 4 x C features a sample (32 at 8 channels): a linear layer's input."""
+    return (s.n, 4 * s.c)
+
+
+def channels_last(s: Size) -> Shape:
+    """(N, H, W, C): a map permuted channels last, as ConvNeXt's blocks give nn.LayerNorm
+    (a network's input is (N, C, H, W) or (N, features), so a sample's too)."""
+    return (s.n, s.r, s.r, s.c)
+
+
+Attributes = Callable[[Size], dict[str, Any]]
+Figures = Callable[[Size], tuple[Any, Any]]  # (params, mult_adds)
+
+
+def fixed(**attributes: Any) -> Attributes:
+    """Attributes that do not depend on the size."""
+    return lambda s: dict(attributes)
+
+
+@dataclass(frozen=True)
+class Sample:
+    attrs: Attributes = field(default=fixed())
+    reads: int = 1  # how many inputs the op takes, all of them the sample input
+    input: Callable[[Size], Shape] = feature_map
+    variant: str = ""  # names a sample after an op's first
+    figures: Figures = lambda s: (0, 0)
+
+    def ident(self, op: str) -> str:
+        """``conv2d``, ``conv2d/grouped``: the sample's name in the tests."""
+        return f"{op}/{self.variant}" if self.variant else op
+
+
+def _conv(groups: int) -> Sample:
+    """A 3x3 stride-2 conv ("same": ceil(r / 2) squared positions) from c to 2c channels in
+    ``groups`` groups, with a bias: 2c x (c / groups) x 9 weights + 2c biases; at each output
+    element, (c / groups) x 9 products."""
+    return Sample(lambda s: {"out_channels": 2 * s.c, "kernel": 3, "stride": 2, "bias": True,
+                             **({"groups": groups} if groups > 1 else {})},
+                  variant="grouped" if groups > 1 else "",
+                  figures=lambda s: (2 * s.c * (s.c // groups) * 9 + 2 * s.c,
+                                     s.n * ((s.r + 1) // 2) ** 2 * 2 * s.c * (s.c // groups) * 9))
+
+
+# op -> its samples, the main one first
+SAMPLES: dict[str, tuple[Sample, ...]] = {name: tuple(samples) for name, samples in {
+    "adaptive_avgpool": [Sample(fixed(size=4))],  # 8 divides by 4: ONNX reads it as avgpool
+    "add": [Sample(reads=2)],
+    "avgpool": [Sample(fixed(kernel=3, stride=2, padding=1))],
+    "batchnorm": [Sample(figures=lambda s: (2 * s.c, 0))],  # gamma and beta per channel
+    "channel_shuffle": [Sample(fixed(groups=2))],
+    "clip": [Sample(fixed(low=-1.0, high=1.0))],  # (0, 6) would read back from ONNX as relu6
+    "concat": [Sample(reads=2)],
+    "const": [Sample(lambda s: {"fn": "mul", "shape": [s.c, 1, 1], "learned": True},
+                     figures=lambda s: (s.c, 0))],  # a scale per channel
+    "conv2d": [_conv(1), _conv(2)],
+    # c x c/2 x 2 x 2 weights; each input element times 2 x 2 x c/2
+    "conv_transpose2d": [Sample(lambda s: {"out_channels": s.c // 2, "kernel": 2, "stride": 2},
+                                figures=lambda s: (s.c * (s.c // 2) * 4,
+                                                   s.n * s.c * s.r * s.r * 4 * (s.c // 2)))],
+    "div": [Sample(reads=2)],
+    "dropout": [Sample()],
+    "flatten": [Sample()],
+    "gelu": [Sample()],
+    "global_avgpool": [Sample()],
+    "hardsigmoid": [Sample()],
+    "hardswish": [Sample()],
+    "identity": [Sample()],
+    # gamma and beta for each of the c channels, over dimension 1 or the last; or none
+    "layer_norm": [Sample(figures=lambda s: (2 * s.c, 0)),
+                   Sample(fixed(axis="last"), input=channels_last, variant="last",
+                          figures=lambda s: (2 * s.c, 0)),
+                   Sample(fixed(affine=False), variant="plain")],
+    "leaky_relu": [Sample(fixed(slope=0.25))],  # exact in float32
+    # 4c x 10 weights + 10 biases; 10 outputs a sample, 4c products each
+    "linear": [Sample(fixed(out_features=10), input=features,
+                      figures=lambda s: (4 * s.c * 10 + 10, s.n * 10 * 4 * s.c))],
+    "lrn": [Sample(fixed(size=3, alpha=0.5, beta=0.75, k=2.0))],  # exact in float32
+    # (r x r) @ (r x r) for each sample and channel: n c r r outputs, r products each
+    "matmul": [Sample(reads=2, figures=lambda s: (0, s.n * s.c * s.r * s.r * s.r))],
+    "maxpool": [Sample(fixed(kernel=3, stride=2, padding=1, ceil_mode=True))],
+    "mul": [Sample(reads=2)],
+    "pad": [Sample(fixed(pads=[1, 0, 1, 2]))],
+    "prelu": [Sample(figures=lambda s: (s.c, 0))],  # a slope per channel
+    "reduce_mean": [Sample(fixed(axes=[1]))],  # [2, 3] would read back as global_avgpool
+    "relu": [Sample()],
+    "relu6": [Sample()],
+    "reshape": [Sample(lambda s: {"shape": [s.n, s.c, s.r * s.r]})],
+    "sigmoid": [Sample()],
+    "slice": [Sample(lambda s: {"start": s.c // 4, "stop": 3 * s.c // 4})],
+    "softmax": [Sample()],
+    "split": [Sample(fixed(index=1))],
+    "sub": [Sample(reads=2)],
+    "swish": [Sample()],
+    "tanh": [Sample()],
+    "transpose": [Sample(fixed(perm=[0, 2, 3, 1]))],
+    "upsample": [Sample(lambda s: {"size": [2 * s.r, 2 * s.r], "mode": "linear"})],
+}.items()}
+
+
+def every_sample() -> list[tuple[str, Sample]]:
+    """(op, sample) for every sample of every op, in the table's order."""
+    return [(name, sample) for name, samples in SAMPLES.items() for sample in samples]
+
+
+def sample_graph(name: str, size: Size, sample: Sample | None = None,
+                 **attributes: Any) -> tuple[Graph, int]:
+    """The graph of one sample of op ``name`` (its main one by default) at ``size``, its
+    attributes updated with ``attributes``; and the index of the op's node (1, after the
+    input)."""
+    sample = sample or SAMPLES[name][0]
+    b = GraphBuilder(f"one_{name}", sample.input(size))
+    index = b.add(name, make_op(name, **{**sample.attrs(size), **attributes}),
+                  [0] * sample.reads)
+    return b.graph([index]), index
