@@ -332,3 +332,13 @@ def test_measure_checks_an_onnx_file_before_onnxruntime_opens_it(tmp_path):
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
     with pytest.raises(CnncostError, match="outside"):
         measure(str(path))
+
+
+def test_import_writes_only_a_yaml_spec_never_a_model_or_its_data(exports, tmp_path):
+    """-o m.onnx.data would overwrite the model's own external data: import names its output
+    SPEC.yaml (or writes through a pipe or device, as above)."""
+    source = exports / "mobilenet_v2.legacy11.static.onnx"
+    for name in ("m.onnx.data", "other.onnx", "weights.bin"):
+        result = cli("import", str(source), "-o", str(tmp_path / name))
+        assert result.exit_code == 2 and "writes a YAML spec" in result.stderr, name
+        assert not (tmp_path / name).exists()

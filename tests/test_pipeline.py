@@ -77,6 +77,7 @@ def test_a_convention_the_pipeline_does_not_know_is_refused():
         analyze(load_model("mobilenet_v1"), convention="flopco")
 
 
+@pytest.mark.slow  # draws every chart and report: seconds
 def test_reports_only_read_the_analysis(monkeypatch):
     """With every pass and the pipeline made to fail, each report of an Analysis is still
     made, and equal to the one made before: they read the results they are given."""

@@ -8,8 +8,8 @@ import typer
 
 from cnncost.cli.app import run, write_file, write_to
 from cnncost.cli.options import Options, command
-from cnncost.core.errors import UsageError
-from cnncost.core.files import refuse_overwrite
+from cnncost.core.errors import Problem, UsageError
+from cnncost.core.files import output_target, refuse_overwrite
 from cnncost.core.settings import WEIGHTS
 from cnncost.core.version import __version__
 
@@ -30,6 +30,10 @@ def import_model(
             raise UsageError(f"{model}: cnncost imports ONNX models (.onnx)")
         if output:
             refuse_overwrite(model, output)
+            if not output.lower().endswith((".yaml", ".yml")) and output_target(output)[1]:
+                # a file (not a pipe or a device) that is not a spec: never a model or its data
+                raise UsageError(Problem(f"-o {output}: cnncost import writes a YAML spec",
+                                         hint="name the output SPEC.yaml"))
         text = spec_text(load_model(model, **o.loading()),
                          origin=f"imported from {model} by cnncost {__version__}")
         return write_to(output, text)
