@@ -60,7 +60,7 @@ def measure(
         model = load_model(spec, **o.loading())
         profile = o.profile()  # a bad profile is said before the runs
         is_onnx = model.source_format == "onnx" and o.input_shape is None and o.batch is None
-        timing = time_model(model.file if is_onnx else model, threads=threads, runs=runs,
+        timing = time_model(model, as_read=is_onnx, threads=threads, runs=runs,
                             warmup=warmup, seconds=seconds)
         return measure_text(analyze(model, device=profile), timing,
                             f"onnxruntime {ort.__version__} (CPU)", o.format, terminal())

@@ -73,14 +73,11 @@ def runtime_error(exc: Exception, name: str, doing: str) -> SpecError:
                              hint="cnncost analyze reads the model without running it"))
 
 
-def model_source(model: Model | str) -> bytes | str:
-    """What onnxruntime loads: an .onnx file's path as it is (its external data beside it),
-    any other model exported (random weights)."""
-    if isinstance(model, str):
-        from cnncost.frontends.library import load_model
-
-        load_model(model)  # the reader's checks (wiring, sizes, external data kept inside the
-        return model       # model's folder) before onnxruntime opens the file
+def model_source(model: Model, as_read: bool = False) -> bytes | str:
+    """What onnxruntime loads: with ``as_read``, the .onnx file the model was read from, as it
+    is (its external data beside it); else the model exported (random weights)."""
+    if as_read:
+        return str(model.file)
     from cnncost.frontends.onnx.onnx_export import export_onnx
 
     return export_onnx(model).SerializeToString()
@@ -130,9 +127,16 @@ def time_session(sess: Any, *, warmup: int = 3, runs: int | None = None,
     return Timing(min(times), statistics.median(times), max(times), len(times), threads, warmup)
 
 
-def measure(model: Model | str, *, threads: int = 1, **options: Any) -> Timing:
-    """Time ``model`` (a Model, or the path of an .onnx file) on this machine; ``options``:
-    time_session's (warmup, runs, seconds)."""
-    name = model if isinstance(model, str) else model.title
-    return time_session(session(model_source(model), threads, name), threads=threads,
+def measure(model: Model | str, *, threads: int = 1, as_read: bool = False,
+            **options: Any) -> Timing:
+    """Time ``model`` on this machine: a Model (exported, or with ``as_read`` the .onnx file it
+    was read from as it is), or the path of an .onnx file, read first so that the reader's
+    checks (wiring, sizes, external data kept inside the model's folder) come before
+    onnxruntime opens it. ``options``: time_session's (warmup, runs, seconds)."""
+    if isinstance(model, str):
+        from cnncost.frontends.library import load_model
+
+        model, as_read = load_model(model), True
+    name = str(model.file) if as_read else model.title
+    return time_session(session(model_source(model, as_read), threads, name), threads=threads,
                         name=name, **options)
