@@ -30,6 +30,7 @@ class Outcome:
     passed: bool
     source: str  # where the limit comes from: "file:line" or the baseline file
     kind: str = "budget"  # or "regression"
+    allowance: str = ""  # a regression's allowed increase over the baseline, e.g. "2%"
 
     @property
     def over(self) -> Any:
@@ -77,12 +78,13 @@ def check_regression(model: str, a: Analysis, baseline: dict[str, Any], max_incr
         if metric not in baseline or metric not in values:
             continue  # latency: only when both were estimated (on the same device)
         base = baseline[metric]
+        allowance = f"{float(max_increase) * 100:g}%"
         if BY_NAME[metric].unit == SECONDS:
             limit = base * (1 + float(max_increase))
-            text = f"{base * 1e3:.4g} ms + {float(max_increase) * 100:g}%"
+            text = f"{base * 1e3:.4g} ms + {allowance}"
         else:
             limit = math.floor(Fraction(base) * (1 + max_increase))  # the largest that passes
-            text = f"{base:,} + {float(max_increase) * 100:g}%"
+            text = f"{base:,} + {allowance}"
         outcomes.append(Outcome(model, metric, values[metric], limit, text,
-                                values[metric] <= limit, source, "regression"))
+                                values[metric] <= limit, source, "regression", allowance))
     return outcomes
