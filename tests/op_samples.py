@@ -52,6 +52,11 @@ def channels_last(s: Size) -> Shape:
     return (s.n, s.r, s.r, s.c)
 
 
+def tokens(s: Size) -> Shape:
+    """(N, L, C): a transformer's tokens, r x r of them of C channels (64 x 8 at (8, 8))."""
+    return (s.n, s.r * s.r, s.c)
+
+
 Attributes = Callable[[Size], dict[str, Any]]
 Figures = Callable[[Size], tuple[Any, Any]]  # (params, mult_adds)
 
@@ -89,9 +94,16 @@ def _conv(groups: int) -> Sample:
 SAMPLES: dict[str, tuple[Sample, ...]] = {name: tuple(samples) for name, samples in {
     "adaptive_avgpool": [Sample(fixed(size=4))],  # 8 divides by 4: ONNX reads it as avgpool
     "add": [Sample(reads=2)],
+    # q = k = v = (n, c, r, r): n x c heads, L = S = d = dv = r: n c r r (r + r) products;
+    # with a bias (n, c, r, r) added to the logits
+    "attention": [Sample(reads=3, figures=lambda s: (0, s.n * s.c * s.r * s.r * 2 * s.r)),
+                  Sample(reads=4, variant="bias",
+                         figures=lambda s: (0, s.n * s.c * s.r * s.r * 2 * s.r))],
     "avgpool": [Sample(fixed(kernel=3, stride=2, padding=1))],
     "batchnorm": [Sample(figures=lambda s: (2 * s.c, 0))],  # gamma and beta per channel
     "channel_shuffle": [Sample(fixed(groups=2))],
+    # a learned token of c values put before the r x r tokens
+    "class_token": [Sample(input=tokens, figures=lambda s: (s.c, 0))],
     "clip": [Sample(fixed(low=-1.0, high=1.0))],  # (0, 6) would read back from ONNX as relu6
     "concat": [Sample(reads=2)],
     "const": [Sample(lambda s: {"fn": "mul", "shape": [s.c, 1, 1], "learned": True},
@@ -103,12 +115,25 @@ SAMPLES: dict[str, tuple[Sample, ...]] = {name: tuple(samples) for name, samples
                                                    s.n * s.c * s.r * s.r * 4 * (s.c // 2)))],
     "div": [Sample(reads=2)],
     "dropout": [Sample()],
+    # q k^T by its letters: n c r r outputs, r products each; and an element-wise product
+    "einsum": [Sample(fixed(equation="nchd,ncsd->nchs"), reads=2,
+                      figures=lambda s: (0, s.n * s.c * s.r * s.r * s.r)),
+               Sample(fixed(equation="nchw,nchw->nchw"), reads=2, variant="product")],
+    "expand": [Sample(lambda s: {"shape": [s.n, s.c, s.r, s.r]},  # (n, c, 1, r) -> r rows
+                      input=lambda s: (s.n, s.c, 1, s.r))],
     "flatten": [Sample()],
-    "gelu": [Sample()],
+    "gather": [Sample(),  # axis 1, a single index: (n, r, r)
+               Sample(fixed(axis=-1, indices=[2, 3]), variant="indices")],
+    "gelu": [Sample(), Sample(fixed(approximate="tanh"), variant="tanh")],
     "global_avgpool": [Sample()],
+    # gamma and beta for each of the c channels (2 groups); or none
+    "group_norm": [Sample(fixed(groups=2), figures=lambda s: (2 * s.c, 0)),
+                   Sample(fixed(groups=2, affine=False), variant="plain")],
     "hardsigmoid": [Sample()],
     "hardswish": [Sample()],
     "identity": [Sample()],
+    "instance_norm": [Sample(),  # not affine (nn.InstanceNorm2d's default); or 2 per channel
+                      Sample(fixed(affine=True), variant="affine", figures=lambda s: (2 * s.c, 0))],
     # gamma and beta for each of the c channels, over dimension 1 or the last; or none
     "layer_norm": [Sample(figures=lambda s: (2 * s.c, 0)),
                    Sample(fixed(axis="last"), input=channels_last, variant="last",
@@ -117,7 +142,10 @@ SAMPLES: dict[str, tuple[Sample, ...]] = {name: tuple(samples) for name, samples
     "leaky_relu": [Sample(fixed(slope=0.25))],  # exact in float32
     # 4c x 10 weights + 10 biases; 10 outputs a sample, 4c products each
     "linear": [Sample(fixed(out_features=10), input=features,
-                      figures=lambda s: (4 * s.c * 10 + 10, s.n * 10 * 4 * s.c))],
+                      figures=lambda s: (4 * s.c * 10 + 10, s.n * 10 * 4 * s.c)),
+               # on r x r tokens of c channels: c x 10 weights + 10 biases; r r 10 outputs
+               Sample(fixed(out_features=10), input=tokens, variant="tokens",
+                      figures=lambda s: (s.c * 10 + 10, s.n * s.r * s.r * 10 * s.c))],
     "lrn": [Sample(fixed(size=3, alpha=0.5, beta=0.75, k=2.0))],  # exact in float32
     # (r x r) @ (r x r) for each sample and channel: n c r r outputs, r products each
     "matmul": [Sample(reads=2, figures=lambda s: (0, s.n * s.c * s.r * s.r * s.r))],
@@ -125,19 +153,32 @@ SAMPLES: dict[str, tuple[Sample, ...]] = {name: tuple(samples) for name, samples
     "mul": [Sample(reads=2)],
     "pad": [Sample(fixed(pads=[1, 0, 1, 2]))],
     "prelu": [Sample(figures=lambda s: (s.c, 0))],  # a slope per channel
+    "reduce_max": [Sample(fixed(axes=[1]))],
     "reduce_mean": [Sample(fixed(axes=[1]))],  # [2, 3] would read back as global_avgpool
+    # (2w - 1)^2 = 9 entries a head for w = 2, c heads, on (n, c, 4, 4) logits
+    "rel_pos_bias": [Sample(lambda s: {"window": 2, "heads": s.c},
+                            input=lambda s: (s.n, s.c, 4, 4), figures=lambda s: (9 * s.c, 0))],
     "relu": [Sample()],
     "relu6": [Sample()],
     "reshape": [Sample(lambda s: {"shape": [s.n, s.c, s.r * s.r]})],
+    "roll": [Sample(fixed(shifts=[-1, 2], axes=[2, 3]))],
     "sigmoid": [Sample()],
     "slice": [Sample(lambda s: {"start": s.c // 4, "stop": 3 * s.c // 4})],
-    "softmax": [Sample()],
-    "split": [Sample(fixed(index=1))],
+    "softmax": [Sample(), Sample(fixed(axis=-1), variant="last")],  # channels; rows
+    "split": [Sample(fixed(index=1)),  # the last of 3 parts of the tokens' channels: q, k, v
+              Sample(fixed(index=2, parts=3, axis=-1),
+                     input=lambda s: (s.n, s.r * s.r, 3 * s.c), variant="last")],
     "sub": [Sample(reads=2)],
     "swish": [Sample()],
     "tanh": [Sample()],
+    "tile": [Sample(fixed(repeats=[1, 2, 1, 3]))],
     "transpose": [Sample(fixed(perm=[0, 2, 3, 1]))],
     "upsample": [Sample(lambda s: {"size": [2 * s.r, 2 * s.r], "mode": "linear"})],
+    "where": [Sample(reads=3)],
+    # (n, 2r, 2r, c) in 2 x 2 windows: r x r windows a sample, 4 tokens each; and back
+    "window_partition": [Sample(fixed(window=2), input=lambda s: (s.n, 2 * s.r, 2 * s.r, s.c))],
+    "window_reverse": [Sample(lambda s: {"window": 2, "height": 2 * s.r, "width": 2 * s.r},
+                              input=lambda s: (s.n * s.r * s.r, 4, s.c))],
 }.items()}
 
 

@@ -300,3 +300,13 @@ def test_unavailable_names_do_not_cascade(write_spec):
     result = cli("analyze", path)
     assert result.exit_code == 2
     assert result.stderr.count("error:") == 1 and "unknown name 'undefined_name'" in result.stderr
+
+
+def test_a_network_without_findings_says_so():
+    """ConvNeXt-T passes every guideline (G1 0.07% <= 2%, G2 0 <= 1%, G3 1 <= 2, G4 39.25% <=
+    60%): its findings table has no rows, and a note says there are none instead of leaving
+    an empty table to read."""
+    result = cli("guidelines", "specs/convnext.yaml")
+    assert result.exit_code == 0
+    text = " ".join(result.stdout.split())
+    assert "no findings: no layer or block is past a guideline's threshold" in text

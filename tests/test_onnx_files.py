@@ -157,7 +157,9 @@ def roll_up(a, depth: int) -> list[dict]:
 
 
 @pytest.mark.parametrize("file, depths", [("mobilenet_v2.legacy11.static.onnx", (1, 2, 3, 4)),
-                                          ("resnet18.dynamo.static.onnx", (1, 2))])
+                                          ("resnet18.dynamo.static.onnx", (1, 2, 3, 4, 5)),
+                                          ("shufflenet_v2_x1_0.dynamo.static.onnx",
+                                           (1, 2, 3, 4, 5))])
 def test_import_keeps_the_blocks(exports, tmp_path, file, depths):
     target = tmp_path / "imported.yaml"
     assert cli("import", str(exports / file), "-o", str(target)).exit_code == 0
@@ -175,9 +177,9 @@ def test_import_keeps_the_blocks(exports, tmp_path, file, depths):
 def test_import_writes_a_block_per_module(exports):
     text = cli("import", str(exports / "resnet18.dynamo.static.onnx")).stdout
     # layer1.0 is read once from outside (its last relu): a block; its relu module is called
-    # twice around the add, so that level is joined into the layer names
+    # twice around the add, and the second call is relu_1, as the legacy exporter names it
     assert "  - {name: layer1, block: layer1}\n" in text
-    assert "{name: relu_relu_2, op: relu}" in text
+    assert "{name: relu_1, block: relu}" in text
     assert "{name: add, op: add, inputs: [conv2, input]}" in text
 
 

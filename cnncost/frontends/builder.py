@@ -50,8 +50,9 @@ class GraphBuilder:
 
     def __init__(self, name: str, input_shape: Shape, loc: Loc | None = None):
         shape = tuple(input_shape)
-        if len(shape) not in (2, 4):
-            raise RuleError(f"input shape must be (N, C, H, W) or (N, features), got {list(shape)}")
+        if len(shape) not in (2, 3, 4):
+            raise RuleError(f"input shape must be (N, C, H, W), tokens (N, L, C) or "
+                            f"(N, features), got {list(shape)}")
         check_size(shape)
         self.name = name
         self.nodes: list[Node] = [Node("input", Input(shape=shape), (), shape, loc)]

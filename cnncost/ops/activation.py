@@ -7,11 +7,14 @@ traffic, which is the same for all: read the input, write the output.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
+from cnncost.core.errors import RuleError
 from cnncost.core.ir import Cost, Shape, numel
-from cnncost.ops.base import ACTIVATION, BOOL, FLOAT, Op, attr, io_cost, register
+from cnncost.ops.base import (ACTIVATION, BOOL, CHOICE, FLOAT, INT, Op, attr, fmt_shape, io_cost,
+                              register)
 from cnncost.ops.counting import (ACTIVATIONS, ATEN_NOT_COUNTED, Counting, Item, Rule, Site,
                                   TorchCalls, counts, elements_in, elements_out, fvcore_ignored,
                                   fvcore_no_handle, no_tool_counts, per_element, thop_no_rule,
@@ -75,11 +78,12 @@ def _activation(module: str, function: str, fvcore: Rule, ptflops: TorchCalls,
 
 
 def _thop_softmax(s: Site) -> tuple[Item, ...]:
-    """thop's count_softmax over channels: exp, sum and division, 3 x channels - 1 a
-    position."""
-    channels = s.inputs[0][1]
-    return (Item(ACTIVATIONS, elements_in(s) // channels * (3 * channels - 1),
-                 "3 x channels - 1 per position"),)
+    """thop's count_softmax (thop/vision/basic_hooks.py): nfeatures = x.size()[m.dim], the
+    size along the module's dim; exp, sum and division, 3 x nfeatures - 1 a position
+    (calculate_softmax, thop/vision/calc_func.py)."""
+    size = s.inputs[0][s.op.axis]
+    return (Item(ACTIVATIONS, elements_in(s) // size * (3 * size - 1),
+                 "3 x the axis's size - 1 per position"),)
 
 
 def _torchinfo_prelu(s: Site) -> tuple[Item, ...]:
@@ -109,13 +113,6 @@ Swish = _simple("swish", "x * sigmoid(x)", aliases=("silu",), to_onnx=_swish_onn
                                      thop_no_rule("nn.SiLU")))
 Tanh = _simple("tanh", "tanh(x)", onnx_op="Tanh",
                counting=no_tool_counts("nn.Tanh, torch.tanh", "aten::tanh"))
-GELU = _simple("gelu", "x * Phi(x)", onnx_op="Gelu", onnx_opset=20, counting=_activation(
-    "nn.GELU", "F.gelu", fvcore_no_handle("aten::gelu"), _ptflops("nn.GELU", "F.gelu"),
-    thop_no_rule("nn.GELU")))
-Softmax = _simple("softmax", "softmax over channels", onnx_op="Softmax",
-                  onnx_fixed={"axis": 1}, counting=_activation(
-                      "nn.Softmax", "F.softmax", fvcore_no_handle("aten::softmax"),
-                      _ptflops("nn.Softmax", "F.softmax", hook=False), _thop_softmax))
 
 
 @register("leaky_relu")
@@ -170,3 +167,64 @@ class PReLU(Activation):
         c = 1 if self.shared else x[1]
         w.emit("PRelu", [w.inputs[0], w.weight("slope", (c, 1, 1) if len(x) == 4 and c > 1
                                                else (c,))])
+
+
+NONE, TANH = "none", "tanh"
+
+
+@register("gelu")
+@dataclass(frozen=True, slots=True)
+class GELU(Activation):
+    """x * Phi(x), Phi the standard normal CDF: exact (with erf) or its tanh approximation
+    (nn.GELU(approximate="tanh")). One operation per element, as every activation."""
+
+    summary = "x * Phi(x), exact (erf) or the tanh approximation"
+    counting = _activation("nn.GELU", "F.gelu", fvcore_no_handle("aten::gelu"),
+                           _ptflops("nn.GELU", "F.gelu"), thop_no_rule("nn.GELU"))
+    approximate: str = attr(NONE, kind=CHOICE, choices=(NONE, TANH),
+                            doc="none: x * Phi(x) with erf; tanh: the tanh approximation")
+
+    def to_onnx(self, w: Any) -> None:
+        """ONNX has Gelu from opset 20 only: written as PyTorch writes nn.GELU at opset 17
+        (the importer reads both forms back, and Gelu itself)."""
+        x = w.inputs[0]
+        if self.approximate == NONE:  # x * (erf(x / sqrt 2) + 1) * 0.5
+            erf = w.step("Erf", [w.step("Div", [x, w.scalar("sqrt2", math.sqrt(2.0))], "div")],
+                         "erf")
+            plus = w.step("Add", [erf, w.scalar("one", 1.0)], "add")
+            w.emit("Mul", [w.step("Mul", [x, plus], "mul"), w.scalar("half", 0.5)])
+            return
+        # x * (tanh(sqrt(2 / pi) * (x + 0.044715 x^3)) + 1) * 0.5
+        cube = w.step("Mul", [x, w.step("Mul", [x, x], "square")], "cube")
+        inner = w.step("Add", [x, w.step("Mul", [w.scalar("c", 0.044715), cube], "scaled")],
+                       "inner")
+        tanh = w.step("Tanh", [w.step("Mul", [w.scalar("k", math.sqrt(2.0 / math.pi)), inner],
+                                      "arg")], "tanh")
+        plus = w.step("Add", [w.scalar("one", 1.0), tanh], "add")
+        w.emit("Mul", [w.scalar("half", 0.5), w.step("Mul", [x, plus], "mul")])
+
+
+@register("softmax")
+@dataclass(frozen=True, slots=True)
+class Softmax(Activation):
+    """exp(x) / sum(exp(x)) along one dimension: the channels (axis 1) or, in attention, the
+    last (-1). One operation per element, as every activation (docs/metrics.md)."""
+
+    summary = "softmax along one axis (channels by default; -1 for attention rows)"
+    counting = _activation("nn.Softmax", "F.softmax", fvcore_no_handle("aten::softmax"),
+                           _ptflops("nn.Softmax", "F.softmax", hook=False), _thop_softmax)
+    axis: int = attr(1, kind=INT, doc="the dimension normalised (a negative one counts from "
+                                      "the end: -1 for the last)")
+
+    def infer(self, inputs: tuple[Shape, ...]) -> Shape:
+        shape = inputs[0]
+        if not -len(shape) < self.axis < len(shape) or self.axis == 0:
+            raise RuleError(f"axis={self.axis} must be a dimension of {fmt_shape(shape)} after "
+                            f"the batch", hint="1 for the channels, -1 for the last dimension",
+                            key="axis")
+        return shape
+
+    def to_onnx(self, w: Any) -> None:
+        """Softmax with its axis always written (ONNX's default changed from 1 to -1 at
+        opset 13, and cnncost's is 1)."""
+        w.emit("Softmax", w.inputs, axis=self.axis)

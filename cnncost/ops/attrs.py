@@ -8,7 +8,7 @@ from typing import Any
 
 from cnncost.core.errors import RuleError, shown
 from cnncost.core.ir import is_vector
-from cnncost.ops.base import BOOL, CHOICE, FLOAT, INT, PADDING, PAIR, SHAPE
+from cnncost.ops.base import BOOL, CHOICE, FLOAT, INT, PADDING, PAIR, SHAPE, TEXT
 
 Evaluate = Callable[[str], Any]
 
@@ -103,6 +103,10 @@ def read(kind: str, raw: Any, evaluate: Evaluate, choices: tuple[str, ...] = ())
         return padding(raw, evaluate)
     if kind == SHAPE:
         return shape(raw, evaluate)
+    if kind == TEXT:
+        if not isinstance(raw, str) or not raw.strip():
+            raise RuleError(f"expected text, got {_describe(raw)} {shown(repr(raw))}")
+        return raw
     if kind == CHOICE:
         if raw not in choices:
             raise RuleError(f"{shown(repr(raw))} is not one of {', '.join(choices)}")

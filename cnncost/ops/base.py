@@ -16,8 +16,8 @@ from cnncost.core.errors import RuleError
 from cnncost.core.ir import Cost, Shape, numel
 
 # Attribute kinds understood by cnncost.ops.attrs.
-INT, FLOAT, BOOL, PAIR, PADDING, CHOICE, SHAPE = (
-    "int", "float", "bool", "pair", "padding", "choice", "shape",
+INT, FLOAT, BOOL, PAIR, PADDING, CHOICE, SHAPE, TEXT = (
+    "int", "float", "bool", "pair", "padding", "choice", "shape", "text",
 )
 
 # Op families: how the passes group ops (fusion, element-wise share, fragments).

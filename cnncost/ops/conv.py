@@ -158,15 +158,22 @@ class Conv2d(Op):
 @register("linear", aliases=("fc", "dense"))
 @dataclass(frozen=True, slots=True)
 class Linear(Op):
-    """Fully connected layer on vectors (N, F)."""
+    """Fully connected layer over the last dimension: on vectors (N, F), tokens (N, L, C) or
+    a channels-last map (N, H, W, C), as nn.Linear. Weights in x out (+ out biases);
+    mult_adds: each output element sums in_features products."""
 
     family = LINEAR
-    summary = "fully connected layer on (N, features)"
-    counting = counts(  # ptflops 0.7.5 lists F.linear, but patch_functional leaves it out
+    summary = "fully connected layer over the last dimension (N, ..., features)"
+    # fvcore's aten::linear (linear_flop_jit): input elements x out_features; ptflops'
+    # linear_flops_counter_hook: (in x out + out bias) x the input's leading dimensions
+    # (ptflops 0.7.5 lists F.linear, but patch_functional leaves it out); ptflops-aten's
+    # addmm_flop on the flattened input (aten::linear's 3-D path) adds the bias per output
+    # element; thop's count_linear: m.in_features x y.numel() (in_features: the last dimension)
+    counting = counts(
         fvcore=_without_bias, ptflops=TorchCalls(PRODUCTS, "nn.Linear", "F.linear",
                                                  hook=_WITH_BIAS),
         ptflops_aten=_WITH_BIAS, torchinfo=_torchinfo_linear,
-        thop=lambda s: (Item(PRODUCTS, numel(s.out) * s.inputs[0][1],
+        thop=lambda s: (Item(PRODUCTS, numel(s.out) * s.inputs[0][-1],
                              "multiply-accumulates" + no_bias(s)),))
 
     def latency_kind(self, in_channels: int) -> str:
@@ -180,13 +187,17 @@ class Linear(Op):
 
     def infer(self, inputs: tuple[Shape, ...]) -> Shape:
         shape = inputs[0]
-        if len(shape) != 2:
-            raise RuleError(f"linear needs vectors (N, features); got {fmt_shape(shape)}",
+        if len(shape) < 2:
+            raise RuleError(f"linear needs a batch and features (N, ..., features); got "
+                            f"{fmt_shape(shape)}")
+        if len(shape) > 2 and shape[-1] == 1:  # a pooled (N, C, 1, 1) map, not flattened
+            raise RuleError(f"linear needs vectors (N, features), or features in the last "
+                            f"dimension; got {fmt_shape(shape)}, whose last dimension is 1",
                             hint="add {op: flatten} (after a global_avgpool) before it")
-        return (shape[0], self.out_features)
+        return (*shape[:-1], self.out_features)
 
     def cost(self, inputs: tuple[Shape, ...], out: Shape) -> Cost:
-        in_features = inputs[0][1]
+        in_features = inputs[0][-1]
         weights = in_features * self.out_features
         biases = self.out_features if self.bias else 0
         outputs = numel(out)
@@ -197,10 +208,21 @@ class Linear(Op):
                     output_writes=outputs)
 
     def to_onnx(self, w) -> None:
-        """Gemm with the weight (out_features, in_features) transposed, as PyTorch writes it."""
-        weight = w.weight("w", (self.out_features, w.in_shapes[0][1]))
-        bias = [w.weight("b", (self.out_features,))] if self.bias else []
-        w.emit("Gemm", [w.inputs[0], weight, *bias], transB=1)
+        """As PyTorch writes it: on vectors, Gemm with the weight (out_features, in_features)
+        transposed; on more dimensions (Gemm is 2-D only), MatMul by the weight
+        (in_features, out_features), then Add of the bias."""
+        x = w.in_shapes[0]
+        if len(x) == 2:
+            weight = w.weight("w", (self.out_features, x[1]))
+            bias = [w.weight("b", (self.out_features,))] if self.bias else []
+            w.emit("Gemm", [w.inputs[0], weight, *bias], transB=1)
+            return
+        weight = w.weight("w", (x[-1], self.out_features))
+        if not self.bias:
+            w.emit("MatMul", [w.inputs[0], weight])
+            return
+        product = w.step("MatMul", [w.inputs[0], weight], "matmul")
+        w.emit("Add", [w.weight("b", (self.out_features,)), product])
 
 
 @register("conv_transpose2d", aliases=("deconv",))

@@ -147,6 +147,35 @@ class Div(Arithmetic):
     max_inputs = 2
 
 
+@register("where")
+@dataclass(frozen=True, slots=True)
+class Where(Op):
+    """x where the condition holds, else y (torch.where, masked_fill), broadcasting size-1
+    dimensions: one selection per output element, every input element read once."""
+
+    family = ELEMENTWISE
+    summary = "x where a condition holds, else y (inputs: condition, x, y)"
+    counting = counts(fvcore=fvcore_no_handle("aten::where"),
+                      ptflops=ptflops_no_hook("torch.where"), ptflops_aten=ATEN_NOT_COUNTED,
+                      thop=thop_not_a_module("torch.where"),
+                      torchinfo=not_counted_by("torchinfo", "torch.where is no module",
+                                               "torchinfo/layer_info.py LayerInfo"))
+    min_inputs = 3
+    max_inputs = 3
+
+    def infer(self, inputs: tuple[Shape, ...]) -> Shape:
+        return broadcast(inputs, "where")
+
+    def cost(self, inputs: tuple[Shape, ...], out: Shape) -> Cost:
+        return io_cost(inputs, out, elementwise_ops=numel(out))
+
+    def to_onnx(self, w: Any) -> None:
+        """Where, its condition cast to bool first: ONNX's Where takes a bool condition, and
+        cnncost writes every tensor as float (the importer reads the Cast as a view)."""
+        condition = w.step("Cast", [w.inputs[0]], "condition", to=9)  # TensorProto.BOOL
+        w.emit("Where", [condition, *w.inputs[1:]])
+
+
 @register("const")
 @dataclass(frozen=True, slots=True)
 class Const(Op):

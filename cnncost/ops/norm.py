@@ -10,8 +10,8 @@ from cnncost.core.ir import Cost, Shape, numel
 from cnncost.ops.base import (BOOL, CHOICE, ELEMENTWISE, FLOAT, INT, NORM, Op, attr, fmt_shape,
                               io_cost, positive, register)
 from cnncost.ops.counting import NORM as NORMALISATION
-from cnncost.ops.counting import (ATEN_NOT_COUNTED, Item, Rule, Site, TorchCalls, counts,
-                                  elements_in, fvcore_no_handle, thop_no_rule,
+from cnncost.ops.counting import (ATEN_NOT_COUNTED, Counting, Item, Rule, Site, TorchCalls,
+                                  counts, elements_in, fvcore_no_handle, thop_no_rule,
                                   torchinfo_no_weight)
 
 
@@ -136,6 +136,14 @@ class LocalResponseNorm(Op):
 CHANNELS, LAST = "channels", "last"
 
 
+def _statistics_cost(inputs: tuple[Shape, ...], out: Shape, affine: bool, channels: int) -> Cost:
+    """A norm whose statistics come from the input at inference (layer, group, instance):
+    5 operations per element, 7 with gamma and beta (2 for each of ``channels``)."""
+    norm_params = 2 * channels if affine else 0
+    return io_cost(inputs, out, norm_params=norm_params, param_reads=norm_params,
+                   elementwise_ops=(7 if affine else 5) * numel(out))
+
+
 def _nn_layer_norm(rule: Rule, tool: str) -> Rule:
     """``rule`` for nn.LayerNorm (axis last). Over the channels, PyTorch code is a subclass of
     it (torchvision's and timm's LayerNorm2d: permute, F.layer_norm, permute back), which
@@ -197,9 +205,7 @@ class LayerNorm(Op):
         return shape
 
     def cost(self, inputs: tuple[Shape, ...], out: Shape) -> Cost:
-        norm_params = 2 * out[self.dim(out)] if self.affine else 0
-        return io_cost(inputs, out, norm_params=norm_params, param_reads=norm_params,
-                       elementwise_ops=(7 if self.affine else 5) * numel(out))
+        return _statistics_cost(inputs, out, self.affine, out[self.dim(out)])
 
     def to_onnx(self, w: Any) -> None:
         """LayerNormalization (opset 17) over the last axis: with gamma and beta when affine,
@@ -220,3 +226,106 @@ class LayerNorm(Op):
                       perm=[0, *range(2, rank), 1])
         normed = w.step("LayerNormalization", [last, *weights], "norm", axis=-1)
         w.emit("Transpose", [normed], perm=[0, rank - 1, *range(1, rank - 1)])
+
+
+# -- group norm and instance norm ------------------------------------------------------------
+
+def _statistics_counting(name: str, module: str, thop: Rule) -> Counting:
+    """group_norm's and instance_norm's table: fvcore's aten::<name> handle
+    (norm_flop_counter, fvcore/nn/flop_count.py) 5 per element, 4 without affine;
+    ptflops' bn_flops_counter_hook (ptflops/pytorch_ops.py MODULES_MAPPING) 2 per element, 1
+    without, F.<name> not patched; torchinfo gamma and beta once a sample."""
+    return counts(
+        fvcore=_per_element(5, 4, f" (aten::{name}{{affine}}; norm_flop_counter's "
+                                  f"\"rough estimate\")"),
+        ptflops=TorchCalls(NORMALISATION, module, f"F.{name}",
+                           hook=_per_element(2, 1, " (bn_flops_counter_hook{affine})")),
+        ptflops_aten=ATEN_NOT_COUNTED, thop=thop, torchinfo=_torchinfo_affine("2 per channel"))
+
+
+def _channels_and_positions(shape: Shape, op: str) -> None:
+    if len(shape) < 3:
+        raise RuleError(f"{op} needs channels and positions (N, C, ...); got {fmt_shape(shape)}",
+                        hint="a map (N, C, H, W) or a sequence (N, C, L)")
+
+
+@register("group_norm")
+@dataclass(frozen=True, slots=True)
+class GroupNorm(Op):
+    """Group normalisation (nn.GroupNorm): the channels (dimension 1) in ``groups`` groups,
+    each normalised over its channels and all positions, per sample. Parameters: gamma and
+    beta per channel when affine. Element-wise like layer_norm: 5 operations per element, 7
+    when affine (docs/metrics.md). Its family is element-wise: its statistics come from the
+    input, so it is never folded into a conv."""
+
+    family = ELEMENTWISE
+    summary = "group normalisation over channel groups (per sample)"
+    counting = _statistics_counting("group_norm", "nn.GroupNorm", thop_no_rule("nn.GroupNorm"))
+
+    groups: int = attr(kind=INT, doc="channel groups; must divide the channels")
+    affine: bool = attr(True, kind=BOOL, doc="learned gamma and beta (2 parameters per channel)")
+
+    def __post_init__(self) -> None:
+        positive(self.groups, "groups")
+
+    def infer(self, inputs: tuple[Shape, ...]) -> Shape:
+        shape = inputs[0]
+        _channels_and_positions(shape, "group_norm")
+        if shape[1] % self.groups:
+            raise RuleError(f"groups={self.groups} must divide the {shape[1]} channels",
+                            key="groups")
+        return shape
+
+    def cost(self, inputs: tuple[Shape, ...], out: Shape) -> Cost:
+        return _statistics_cost(inputs, out, self.affine, out[1])
+
+    def to_onnx(self, w: Any) -> None:
+        """As PyTorch writes nn.GroupNorm at opset 17 (GroupNormalization is opset 18):
+        Reshape to (N, groups, -1), InstanceNormalization with a scale of ones and a bias of
+        zeros per group, Reshape back; then, when affine, Mul by gamma and Add of beta, each
+        (C, 1, ...) to broadcast over the positions."""
+        x = w.in_shapes[0]
+        grouped = w.step("Reshape", [w.inputs[0], w.ints("groups", [0, self.groups, -1])],
+                         "group")
+        normed = w.step("InstanceNormalization",
+                        [grouped, w.weight("ones", (self.groups,), 1.0),
+                         w.weight("zeros", (self.groups,), 0.0)], "norm")
+        if not self.affine:
+            w.emit("Reshape", [normed, w.ints("shape", list(x))])
+            return
+        back = w.step("Reshape", [normed, w.ints("shape", list(x))], "back")
+        per_channel = (x[1], *(1,) * (len(x) - 2))
+        scaled = w.step("Mul", [back, w.weight("gamma", per_channel)], "scale")
+        w.emit("Add", [scaled, w.weight("beta", per_channel)])
+
+
+@register("instance_norm")
+@dataclass(frozen=True, slots=True)
+class InstanceNorm(Op):
+    """Instance normalisation (nn.InstanceNorm2d at inference, track_running_stats off):
+    each channel of each sample normalised over its positions. Parameters: gamma and beta per
+    channel when affine (nn.InstanceNorm2d's default is not). Element-wise like layer_norm: 5
+    operations per element, 7 when affine (docs/metrics.md)."""
+
+    family = ELEMENTWISE
+    summary = "instance normalisation: each channel of each sample over its positions"
+    counting = _statistics_counting("instance_norm", "nn.InstanceNorm2d",
+                                    _per_element(4, 2, " (count_normalization{affine})"))
+
+    affine: bool = attr(False, kind=BOOL,
+                        doc="learned gamma and beta (2 parameters per channel)")
+
+    def infer(self, inputs: tuple[Shape, ...]) -> Shape:
+        _channels_and_positions(inputs[0], "instance_norm")
+        return inputs[0]
+
+    def cost(self, inputs: tuple[Shape, ...], out: Shape) -> Cost:
+        return _statistics_cost(inputs, out, self.affine, out[1])
+
+    def to_onnx(self, w: Any) -> None:
+        """InstanceNormalization, which always has a scale and a bias: gamma and beta when
+        affine, else ones and zeros (as PyTorch writes them; read back as not affine)."""
+        c = w.in_shapes[0][1]
+        w.emit("InstanceNormalization",
+               [w.inputs[0], w.weight("gamma", (c,), None if self.affine else 1.0),
+                w.weight("beta", (c,), None if self.affine else 0.0)])

@@ -13,8 +13,8 @@ from cnncost.ops.base import (BOOL, PADDING, PAIR, POOL, SHAPE, Op, attr, axis_p
                               register, window_out)
 from cnncost.ops.counting import (ATEN_NOT_COUNTED, POOLING, Item, Site, TorchCalls, counts,
                                   elements_in, elements_out, fvcore_no_handle, no_tool_counts,
-                                  per_element, thop_not_a_module, thop_zero_rule,
-                                  torchinfo_no_weight)
+                                  not_counted_by, per_element, ptflops_no_hook,
+                                  thop_not_a_module, thop_zero_rule, torchinfo_no_weight)
 
 
 # -- what the peer tools count for these ops (cnncost.ops.counting) ---------------------------
@@ -181,20 +181,13 @@ class AdaptiveAvgPool(Op):
         w.emit("AveragePool", w.inputs, kernel_shape=kernel, strides=kernel)
 
 
-@register("reduce_mean")
-@dataclass(frozen=True, slots=True)
-class ReduceMean(Op):
-    """Mean over some dimensions: one addition per input element (global average pooling is
-    the mean over height and width)."""
+class Reduce(Op):
+    """Shared by the reductions over some dimensions (``axes``, after the batch): one
+    operation per input element (an addition for the mean, a comparison for the max)."""
 
+    __slots__ = ()
     family = POOL
-    summary = "mean over dimensions (axes)"
-    counting = no_tool_counts("x.mean, torch.mean", "aten::mean",
-                              thop=thop_not_a_module("x.mean"))
-    onnx_op = "ReduceMean"  # axes an attribute up to opset 17
-    onnx_attrs = {"axes": "axes", "keepdims": "keepdims"}
-    axes: tuple[int, ...] = attr(kind=SHAPE, doc="the dimensions averaged, e.g. [2, 3]")
-    keepdims: bool = attr(True, kind=BOOL, doc="keep them as size 1")
+    onnx_attrs = {"axes": "axes", "keepdims": "keepdims"}  # axes an attribute up to opset 17
 
     def infer(self, inputs: tuple[Shape, ...]) -> Shape:
         shape = inputs[0]
@@ -208,3 +201,34 @@ class ReduceMean(Op):
 
     def cost(self, inputs: tuple[Shape, ...], out: Shape) -> Cost:
         return io_cost(inputs, out, elementwise_ops=numel(inputs[0]))
+
+
+@register("reduce_mean")
+@dataclass(frozen=True, slots=True)
+class ReduceMean(Reduce):
+    """Mean over some dimensions: one addition per input element (global average pooling is
+    the mean over height and width)."""
+
+    summary = "mean over dimensions (axes)"
+    counting = no_tool_counts("x.mean, torch.mean", "aten::mean",
+                              thop=thop_not_a_module("x.mean"))
+    onnx_op = "ReduceMean"
+    axes: tuple[int, ...] = attr(kind=SHAPE, doc="the dimensions averaged, e.g. [2, 3]")
+    keepdims: bool = attr(True, kind=BOOL, doc="keep them as size 1")
+
+
+@register("reduce_max")
+@dataclass(frozen=True, slots=True)
+class ReduceMax(Reduce):
+    """Max over some dimensions: one comparison per input element."""
+
+    summary = "max over dimensions (axes)"
+    counting = counts(
+        fvcore=not_counted_by("fvcore", "aten::max is in _IGNORED_OPS and aten::amax has no "
+                              "handle", "fvcore/nn/jit_analysis.py _IGNORED_OPS, "
+                              "fvcore/nn/flop_count.py _DEFAULT_SUPPORTED_OPS"),
+        ptflops=ptflops_no_hook("x.amax, torch.max(x, dim)"), ptflops_aten=ATEN_NOT_COUNTED,
+        thop=thop_not_a_module("x.amax"), torchinfo=torchinfo_no_weight("x.amax"))
+    onnx_op = "ReduceMax"
+    axes: tuple[int, ...] = attr(kind=SHAPE, doc="the dimensions reduced, e.g. [-1]")
+    keepdims: bool = attr(True, kind=BOOL, doc="keep them as size 1")

@@ -19,6 +19,7 @@ from cnncost.ops.counting import (ATEN_NOT_COUNTED, UPSAMPLING, Counting, Item, 
                                   not_counted_by, per_element, ptflops_no_hook,
                                   thop_no_rule, thop_not_a_module, thop_zero_rule,
                                   torchinfo_no_weight)
+from cnncost.ops.elementwise import broadcast
 
 
 # -- what the peer tools count for these ops (cnncost.ops.counting) ---------------------------
@@ -78,10 +79,8 @@ class Concat(Op):
     axis: int = attr(1, kind=INT, doc="the dimension joined (1: channels)")
 
     def infer(self, inputs: tuple[Shape, ...]) -> Shape:
-        first, a = inputs[0], self.axis
-        if not 0 < a < len(first):
-            raise RuleError(f"axis={a} must be a dimension of {fmt_shape(first)} after the "
-                            f"batch", key="axis")
+        first = inputs[0]
+        a = after_batch(self.axis, first)
         for shape in inputs[1:]:
             if len(shape) != len(first) or shape[:a] + shape[a + 1:] != first[:a] + first[a + 1:]:
                 shapes = ", ".join(fmt_shape(s) for s in inputs)
@@ -95,15 +94,17 @@ class Concat(Op):
         return io_cost(inputs, out)
 
 
-@register("split")
+@register("split", aliases=("chunk",))
 @dataclass(frozen=True, slots=True)
 class Split(View):
-    """One of ``parts`` equal channel groups (ShuffleNet V2's channel split); a view."""
+    """One of ``parts`` equal groups of the channels (ShuffleNet V2's channel split), or of
+    dimension ``axis`` (x.chunk(3, dim=-1): a transformer's q, k, v); a view."""
 
-    summary = "one of `parts` equal channel groups (a view)"
+    summary = "one of `parts` equal groups along channels or `axis` (a view)"
     counting = _moved("x.chunk, torch.split", "aten::chunk, aten::split")
     index: int = attr(kind=INT, doc="which part, from 0")
     parts: int = attr(2, kind=INT, doc="number of equal parts")
+    axis: int = attr(1, kind=INT, doc="the dimension split (1: channels; -1: the last)")
 
     def __post_init__(self) -> None:
         positive(self.parts, "parts")
@@ -112,14 +113,27 @@ class Split(View):
 
     def infer(self, inputs: tuple[Shape, ...]) -> Shape:
         shape = inputs[0]
-        if shape[1] % self.parts:
-            raise RuleError(f"parts={self.parts} must divide the {shape[1]} channels",
+        a = after_batch(self.axis, shape)
+        if shape[a] % self.parts:
+            what = "channels" if a == 1 else f"elements of dimension {a}"
+            raise RuleError(f"parts={self.parts} must divide the {shape[a]} {what}",
                             hint="use slice with start and stop for unequal parts", key="parts")
-        return (shape[0], shape[1] // self.parts, *shape[2:])
+        return (*shape[:a], shape[a] // self.parts, *shape[a + 1:])
 
     def to_onnx(self, w: Any) -> None:
-        size = w.in_shapes[0][1] // self.parts
-        write_slice(w, self.index * size, (self.index + 1) * size, 1)
+        a = after_batch(self.axis, w.in_shapes[0])
+        size = w.in_shapes[0][a] // self.parts
+        write_slice(w, self.index * size, (self.index + 1) * size, a)
+
+
+def after_batch(axis: int, shape: Shape) -> int:
+    """``axis`` of ``shape`` as an index after the batch (a negative one counts from the end);
+    RuleError (key axis) otherwise."""
+    a = axis + len(shape) if axis < 0 else axis
+    if not 0 < a < len(shape):
+        raise RuleError(f"axis={axis} must be a dimension of {fmt_shape(shape)} after the "
+                        f"batch", key="axis")
+    return a
 
 
 @register("slice")
@@ -134,10 +148,8 @@ class Slice(View):
     axis: int = attr(1, kind=INT, doc="the dimension sliced (1: channels)")
 
     def infer(self, inputs: tuple[Shape, ...]) -> Shape:
-        shape, a = inputs[0], self.axis
-        if not 0 < a < len(shape):
-            raise RuleError(f"axis={a} must be a dimension of {fmt_shape(shape)} after the "
-                            f"batch", key="axis")
+        shape = inputs[0]
+        a = after_batch(self.axis, shape)
         if not 0 <= self.start < self.stop <= shape[a]:
             what = "channels" if a == 1 else f"elements of dimension {a}"
             raise RuleError(f"slice [{self.start}, {self.stop}) is not inside the "
@@ -221,18 +233,21 @@ class Dropout(View):
         return inputs[0]
 
 
-@register("identity")
+@register("identity", aliases=("stochastic_depth", "drop_path"))
 @dataclass(frozen=True, slots=True)
 class Identity(View):
-    """Passes its input through; useful to name a tensor."""
+    """Passes its input through; useful to name a tensor. Stochastic depth (drop path) is the
+    identity at inference: torchvision's StochasticDepth returns its input in eval mode."""
 
     summary = "passes its input through"
     counting = counts(
-        fvcore=not_counted_by("fvcore", "nn.Identity runs no aten op: nothing to count",
+        fvcore=not_counted_by("fvcore", "nn.Identity, and torchvision's StochasticDepth in "
+                              "eval mode (torchvision/ops/stochastic_depth.py: `if not "
+                              "training: return input`), run no aten op: nothing to count",
                               "fvcore/nn/jit_analysis.py"),
-        ptflops=ptflops_no_hook("nn.Identity"), ptflops_aten=ATEN_NOT_COUNTED,
-        thop=thop_no_rule("nn.Identity"),
-        torchinfo=torchinfo_no_weight("nn.Identity"))
+        ptflops=ptflops_no_hook("nn.Identity, StochasticDepth"), ptflops_aten=ATEN_NOT_COUNTED,
+        thop=thop_no_rule("nn.Identity, StochasticDepth"),
+        torchinfo=torchinfo_no_weight("nn.Identity, StochasticDepth"))
     onnx_op = "Identity"
 
     def infer(self, inputs: tuple[Shape, ...]) -> Shape:
@@ -359,6 +374,181 @@ class Upsample(Op):
                mode=self.mode)
 
 
+def dimension(axis: int, shape: Shape, key: str = "axis") -> int:
+    """``axis`` of ``shape`` as an index (a negative one counts from the end); RuleError
+    naming ``key`` otherwise."""
+    a = axis + len(shape) if axis < 0 else axis
+    if not 0 <= a < len(shape):
+        raise RuleError(f"{key}={axis} is not a dimension of {fmt_shape(shape)}", key=key)
+    return a
+
+
+@register("gather")
+@dataclass(frozen=True, slots=True)
+class Gather(Op):
+    """Elements picked along ``axis`` by a constant index tensor of shape ``indices``:
+    out = in[:axis] + indices + in[axis+1:] (a single index, the default, drops the axis:
+    ViT's class token x[:, 0]). A copy of the picked elements: it reads them and the indices
+    once and writes them."""
+
+    family = DATA
+    summary = "elements picked along an axis by constant indices (a copy)"
+    counting = counts(
+        fvcore=not_counted_by("fvcore", "aten::select and aten::index are in _IGNORED_OPS; "
+                              "aten::index_select has no handle",
+                              "fvcore/nn/jit_analysis.py _IGNORED_OPS, "
+                              "fvcore/nn/flop_count.py _DEFAULT_SUPPORTED_OPS"),
+        ptflops=ptflops_no_hook("x[:, index], torch.index_select"),
+        ptflops_aten=ATEN_NOT_COUNTED, thop=thop_not_a_module("x[:, index]"),
+        torchinfo=torchinfo_no_weight("x[:, index]"))
+    axis: int = attr(1, kind=INT, doc="the dimension indexed (negative: from the end)")
+    indices: tuple[int, ...] = attr((), kind=SHAPE,
+                                    doc="the shape of the index tensor; left out: a single "
+                                        "index, the axis disappears")
+
+    def __post_init__(self) -> None:
+        for d in self.indices:
+            positive(d, "indices")
+
+    def infer(self, inputs: tuple[Shape, ...]) -> Shape:
+        shape = inputs[0]
+        a = dimension(self.axis, shape)
+        out = (*shape[:a], *self.indices, *shape[a + 1:])
+        if not out:
+            raise RuleError(f"a single index of {fmt_shape(shape)} leaves a scalar",
+                            hint="cnncost's tensors have a batch dimension", key="indices")
+        return out
+
+    def cost(self, inputs: tuple[Shape, ...], out: Shape) -> Cost:
+        return Cost(input_reads=numel(out), param_reads=numel(self.indices),
+                    output_writes=numel(out))
+
+    def to_onnx(self, w: Any) -> None:
+        """Gather with a constant index initializer of shape ``indices`` (0, 1, 2, ...
+        wrapped to the axis's size)."""
+        shape = w.in_shapes[0]
+        a = dimension(self.axis, shape)
+        w.emit("Gather", [w.inputs[0], w.ints("indices", index_values(self.indices,
+                                                                     shape[a]))], axis=a)
+
+
+def index_values(shape: tuple[int, ...], size: int) -> Any:
+    """0, 1, 2, ... (wrapped to ``size``) as nested lists of ``shape``; an int for ()."""
+    flat = [i % size for i in range(numel(shape))]
+    for d in reversed(shape[1:]):
+        flat = [flat[i:i + d] for i in range(0, len(flat), d)]
+    return flat[0] if not shape else flat
+
+
+@register("expand")
+@dataclass(frozen=True, slots=True)
+class Expand(Op):
+    """The input broadcast to ``shape`` (ONNX's and NumPy's rules: dimensions aligned from
+    the last, each equal or 1); written out, a copy."""
+
+    family = DATA
+    summary = "the input broadcast to a shape (a copy)"
+    counting = _moved("x.expand", "aten::expand")
+    shape: tuple[int, ...] = attr(kind=SHAPE, doc="the target shape, batch first")
+
+    def __post_init__(self) -> None:
+        for d in self.shape:
+            positive(d, "shape")
+
+    def infer(self, inputs: tuple[Shape, ...]) -> Shape:
+        x, target = inputs[0], tuple(self.shape)
+        rank = max(len(x), len(target))
+        try:
+            return broadcast(((1,) * (rank - len(x)) + x,
+                              (1,) * (rank - len(target)) + target), "expand")
+        except RuleError as exc:
+            raise RuleError(f"cannot expand {fmt_shape(x)} to {list(target)}",
+                            hint="each dimension must match or be 1 in the input",
+                            key="shape") from exc
+
+    def cost(self, inputs: tuple[Shape, ...], out: Shape) -> Cost:
+        return io_cost(inputs, out)
+
+    def to_onnx(self, w: Any) -> None:
+        w.emit("Expand", [w.inputs[0], w.ints("shape", list(self.shape))])
+
+
+@register("tile")
+@dataclass(frozen=True, slots=True)
+class Tile(Op):
+    """The input repeated ``repeats`` times along each dimension (x.repeat); a copy."""
+
+    family = DATA
+    summary = "the input repeated along each dimension (a copy)"
+    counting = no_tool_counts("x.repeat", "aten::repeat", thop=thop_not_a_module("x.repeat"))
+    repeats: tuple[int, ...] = attr(kind=SHAPE, doc="copies along each dimension, batch first")
+
+    def __post_init__(self) -> None:
+        for d in self.repeats:
+            positive(d, "repeats")
+
+    def infer(self, inputs: tuple[Shape, ...]) -> Shape:
+        shape = inputs[0]
+        if len(self.repeats) != len(shape):
+            raise RuleError(f"repeats {list(self.repeats)} needs one count for each of the "
+                            f"{len(shape)} dimensions of {fmt_shape(shape)}", key="repeats")
+        return tuple(d * r for d, r in zip(shape, self.repeats))
+
+    def cost(self, inputs: tuple[Shape, ...], out: Shape) -> Cost:
+        return io_cost(inputs, out)
+
+    def to_onnx(self, w: Any) -> None:
+        w.emit("Tile", [w.inputs[0], w.ints("repeats", list(self.repeats))])
+
+
+ONNX_END = 2**63 - 1  # "to the end" in a Slice's ends, as PyTorch writes it (sys.maxsize)
+
+
+@register("roll")
+@dataclass(frozen=True, slots=True)
+class Roll(Op):
+    """A cyclic shift by ``shifts`` along ``axes`` (torch.roll: Swin's shifted windows); a
+    copy. Exported as PyTorch writes it: per axis, the last ``shift`` elements and the others
+    (two Slices), concatenated."""
+
+    family = DATA
+    summary = "a cyclic shift along dimensions (a copy)"
+    counting = _moved("torch.roll", "aten::roll")
+    shifts: tuple[int, ...] = attr(kind=SHAPE, doc="the shift along each axis (negative: back)")
+    axes: tuple[int, ...] = attr(kind=SHAPE, doc="the dimensions shifted")
+
+    def __post_init__(self) -> None:
+        if len(self.shifts) != len(self.axes):
+            raise RuleError(f"{len(self.shifts)} shifts for {len(self.axes)} axes: give one "
+                            f"shift an axis", key="shifts")
+
+    def infer(self, inputs: tuple[Shape, ...]) -> Shape:
+        shape = inputs[0]
+        axes = [dimension(a, shape, "axes") for a in self.axes]
+        if len(set(axes)) != len(axes):
+            raise RuleError(f"axes {list(self.axes)} name a dimension twice", key="axes")
+        return shape
+
+    def cost(self, inputs: tuple[Shape, ...], out: Shape) -> Cost:
+        return io_cost(inputs, out)
+
+    def to_onnx(self, w: Any) -> None:
+        shape = w.in_shapes[0]
+        current = w.inputs[0]
+        for number, (shift, axis) in enumerate(zip(self.shifts, self.axes), start=1):
+            a = dimension(axis, shape, "axes")
+            if not shift % shape[a]:
+                w.refuse(f"a shift of {shift} along a dimension of {shape[a]} moves nothing; "
+                         f"ONNX's form (two Slices) would have an empty part")
+            parts = [w.step("Slice", [current, w.ints("starts", [start]), w.ints("ends", [end]),
+                                      w.ints("axes", [a])], f"{number}.{what}")
+                     for what, start, end in (("tail", -shift, ONNX_END), ("head", 0, -shift))]
+            if number == len(self.shifts):
+                w.emit("Concat", parts, axis=a)
+            else:
+                current = w.step("Concat", parts, f"{number}.concat", axis=a)
+
+
 @dataclass(frozen=True, slots=True)
 class Input(Op):
     """The network input (node 0); not written as a layer but from the spec's ``input``."""
@@ -368,7 +558,8 @@ class Input(Op):
     no_onnx = "the network input is the ONNX graph's input, not a node"
     min_inputs = 0
     max_inputs = 0
-    shape: tuple[int, ...] = attr(kind=SHAPE, doc="(N, C, H, W) or (N, F)")
+    shape: tuple[int, ...] = attr(kind=SHAPE,
+                                  doc="(N, C, H, W), tokens (N, L, C) or features (N, F)")
 
     def infer(self, inputs: tuple[Shape, ...]) -> Shape:
         return self.shape

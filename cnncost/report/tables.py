@@ -111,6 +111,9 @@ def summary_table(a: Analysis) -> Table:
             shown, approx = fmt.percent(value), ""
         rows.append({"metric": key, "label": label, "value": value, "shown": shown,
                      "approx": approx})
+    rows += [{"metric": f"unsupported_ops.{op}", "label": f"nodes not read, counted as 0: {op}",
+              "value": count, "shown": fmt.grouped(count), "approx": ""}
+             for op, count in a.model.partial]  # a partial analysis (ONNX --allow-unknown)
     peak_at = values["peak_activation_at"]
     return Table(
         title=heading(a, f"input {fmt.shape(a.graph.nodes[0].shape)}"),
@@ -380,6 +383,9 @@ def findings_table(a: Analysis, top: int = 0) -> Table:
     shown = f"the {top} costliest per guideline" if top else "all"
     advice = tuple(f"{v.guideline}: {SUGGESTIONS[v.guideline]}"
                    for v in a.guidelines if v.findings)
+    rows = finding_rows(a, top)
+    if not rows:
+        advice = ("no findings: no layer or block is past a guideline's threshold",)
     return Table(
         title=heading(a, f"findings ({shown}, by mem_access)"),
         columns=(Column("guideline", "", TEXT),
@@ -391,7 +397,7 @@ def findings_table(a: Analysis, top: int = 0) -> Table:
                  Column("mem_access", "mem_access cost\n(elements)"),
                  Column("suggestion", "suggestion", TEXT, human=False),
                  Column("line", "line", TEXT, human=False)),
-        rows=finding_rows(a, top),
+        rows=rows,
         notes=(*advice,
                "mem_access cost: G1 the excess over equal widths, G2 the extra over g=1, G3 the "
                "block's mem_access, G4 the element-wise and depthwise mem_access",

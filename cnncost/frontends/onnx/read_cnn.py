@@ -126,9 +126,9 @@ def _matmul(r: Reader, node: Any) -> None:
     if weight is None:
         r.add(node, make_op("matmul"), [r.activation(a), r.activation(b)])
         return
-    if len(weight) != 2 or len(r.shape(a)) != 2:
-        raise RuleError("cnncost reads MatMul with a constant as a linear layer on (N, "
-                        "features)")
+    if len(weight) != 2 or len(r.shape(a)) < 2:
+        raise RuleError("cnncost reads MatMul with a constant as a linear layer over the last "
+                        "dimension (N, ..., features) by a 2-D weight")
     check_reads(b, weight, weight[0], "", r.shape(a), "features")
     # MatMul then Add of a constant vector: one linear layer with a bias, as PyTorch writes it
     then = r.only_reader(node.output[0])
@@ -333,12 +333,16 @@ def _slice(r: Reader, node: Any) -> None:
         size = shape[axis]
         start = max(0, start + size if start < 0 else min(start, size))
         end = max(0, end + size if end < 0 else min(end, size))
-        if step != 1:
+        if step < 1:
             raise RuleError(f"a Slice with step {step} has no cnncost op yet")
-        if (start, end) == (0, size):
+        if (start, end, step) == (0, size, 1):
             continue
-        r.add(node, make_op("slice", start=start, stop=end, axis=axis),
-              [r.activation(source)], label="slice")
+        if step > 1:  # every step-th element (Swin's patch merging, x[:, 0::2]): picked
+            picked = len(range(start, end, step))  # out, a copy, as a Gather would
+            op = make_op("gather", axis=axis, indices=[picked])
+        else:
+            op = make_op("slice", start=start, stop=end, axis=axis)
+        r.add(node, op, [r.activation(source)], label="slice")
         source = node.output[0]
         shape = r.shape(source)
     if source == node.input[0]:  # the whole tensor: a view of it (a one-group split)
@@ -474,11 +478,11 @@ def _pad(r: Reader, node: Any) -> None:
     if len(pads) != 2 * rank:
         raise RuleError(f"{len(pads)} pads for {rank} dimensions; ONNX gives 2 a dimension")
     before, after = pads[:rank], pads[rank:]
-    if len(shape) != 4 or any(before[:2]) or any(after[:2]):
-        raise RuleError("cnncost pads height and width only")
-    if not any(pads):
+    if not any(pads):  # Swin pads (N, H, W, C) to whole windows: nothing at 224 x 224
         r.alias(node.output[0], node.input[0])
         return
+    if len(shape) != 4 or any(before[:2]) or any(after[:2]):
+        raise RuleError("cnncost pads the height and width of (N, C, H, W) maps only")
     r.add(node, make_op("pad", pads=[before[2], before[3], after[2], after[3]]),
           [r.activation(node.input[0])])
 

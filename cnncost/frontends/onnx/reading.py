@@ -27,6 +27,8 @@ FLOAT_MAX = 3.4028234663852886e38  # a Clip without a bound: float32's largest v
 
 Handler = Callable[["Reader", Any], None]
 HANDLERS: dict[str, Handler] = {}  # ONNX op type -> its reader, for what is not one-to-one
+Pattern = Callable[["Reader", Any], bool]
+PATTERNS: dict[str, list[Pattern]] = {}  # ONNX op type -> readers of patterns starting there
 
 
 def onnx_module() -> Any:
@@ -51,8 +53,10 @@ class Reader:
         self.initializers = {t.name: t for t in graph.initializer}
         self.consts: dict[str, Any] = {}  # tensors known before the network runs
         self.nodes: dict[str, int] = {}  # activations: tensor name -> builder node
-        self.unknown: Counter[str] = Counter()
-        self.skipped = 0
+        self.unknown: Counter[str] = Counter()  # nodes of ops cnncost does not read, by op
+        self.reasons: dict[str, str] = {}  # why a supported op's node was not read, by op
+        self.calls: dict[str, int] = {}  # module path -> its calls so far (the last is 0, 1, ..)
+        self.open: dict[str, str] = {}  # the modules of the last layer named -> their names
         self.lost: set[str] = set()  # tensors after an unsupported op or a node in error
         self.names: Counter[str] = Counter()
         self.readers: dict[str, list[Any]] = {}  # tensor -> the nodes reading it (once a read)
@@ -114,22 +118,44 @@ class Reader:
 
     def name(self, node: Any, op: str) -> str:
         """A readable dotted name: the module path the exporter recorded, then the op."""
-        scope = ""
-        for prop in node.metadata_props:
-            if prop.key == "pkg.torch.onnx.name_scopes":
-                scopes = re.findall(r"'([^']*)'", prop.value)
-                modules = [s for s in scopes[:-1] if s]
-                scope = modules[-1] if modules else ""
-        if not scope and node.name.startswith("/"):
-            scope = _module_path(node.name.strip("/").split("/")[:-1])
+        scope = _scope(node)
+        if scope is None:  # a node an exporter's optimiser wrote: the module of its readers
+            scope = _common_scope(self.readers.get(o, ()) for o in node.output)
         weight = next((i for i in node.input[1:2] if i.endswith(".weight")), "")
-        if weight:
-            scope = weight[:-len(".weight")]
-        base = f"{scope}.{op}" if scope else (op if node.name.startswith("/") else
-                                               node.name or node.output[0] or op)
+        if weight and len(self.readers.get(weight, ())) == 1:  # not one shared by equal value
+            scope = weight[:-len(".weight")]  # a conv that absorbed a BN: the conv's module
+        if scope is not None and self.numbered:
+            scope = self.called(scope)
+        base = (f"{scope}.{op}" if scope else op if scope is not None else
+                node.name or node.output[0] or op)
         base = re.sub(r"[^A-Za-z0-9_.\-]", "_", base).strip(".") or op
         self.names[base] += 1
         return base if self.names[base] == 1 else f"{base}_{self.names[base]}"
+
+    @functools.cached_property
+    def numbered(self) -> bool:
+        """Whether the exporter left the calls of a module for cnncost to number (the new
+        exporter's scopes name the module alone; the legacy exporter numbers them itself)."""
+        return any(p.key == "pkg.torch.onnx.name_scopes" for n in self.graph_nodes
+                   for p in n.metadata_props)
+
+    def called(self, scope: str) -> str:
+        """``scope`` with each module named for its call, as the legacy exporter names them: a
+        module entered again after others ran (ResNet's one ``relu``, around the add) is
+        ``layer1.0.relu_1`` the second time. The walk goes in the exporter's order, in which
+        the layers of one call follow each other."""
+        opened: dict[str, str] = {}
+        parts = scope.split(".") if scope else []
+        for path in (".".join(parts[:depth]) for depth in range(1, len(parts) + 1)):
+            if path in self.open:
+                opened[path] = self.open[path]
+                continue
+            calls = self.calls[path] = self.calls.get(path, -1) + 1
+            parent = opened.get(path.rpartition(".")[0], "")
+            part = path.rpartition(".")[2] + (f"_{calls}" if calls else "")
+            opened[path] = f"{parent}.{part}" if parent else part
+        self.open = opened
+        return opened.get(scope, "")
 
     def const(self, name: str, ahead: bool = False) -> Any:
         """The value of a tensor known before the network runs, or None. With ``ahead``, a
@@ -150,6 +176,37 @@ class Reader:
             self.fold(node)
             return self.consts.get(name)
         return None
+
+    @functools.cached_property
+    def recorded(self) -> dict[str, Shape]:
+        """The static shapes the file records for its tensors (value_info, outputs), its
+        symbolic sizes read as the analysis reads the input's; none when the analysis changes
+        a size the file fixes (--batch on a fixed batch), which every recorded shape may hold."""
+        graph, used = self.proto.graph, self.builder.shape(0)
+        written = self.input.type.tensor_type.shape.dim
+        if any(d.HasField("dim_value") and d.dim_value != size for d, size in zip(written, used)):
+            return {}
+        sizes = {d.dim_param: size for d, size in zip(written, used) if d.HasField("dim_param")}
+        return {v.name: shape for v in (*graph.value_info, *graph.output)
+                if (shape := _static(v, sizes)) is not None}
+
+    def elem_type(self, name: str) -> int:
+        """A tensor's ONNX element type: a constant's own, an activation's as the file
+        records it (float when it does not)."""
+        from onnx import TensorProto, helper
+
+        if name in self.initializers:
+            return self.initializers[name].data_type
+        if name in self.consts:
+            return helper.np_dtype_to_tensor_dtype(self.consts[name].dtype)
+        return self.recorded_types.get(name, TensorProto.FLOAT)
+
+    @functools.cached_property
+    def recorded_types(self) -> dict[str, int]:
+        """The element types the file records for its tensors."""
+        graph = self.proto.graph
+        return {v.name: v.type.tensor_type.elem_type for v in
+                (*graph.input, *graph.value_info, *graph.output) if v.type.tensor_type.elem_type}
 
     def dims(self, name: str) -> tuple[int, ...] | None:
         """The shape of a constant (without reading large data when it is an initializer)."""
@@ -202,11 +259,9 @@ class Reader:
             if id(node) in self.done:
                 continue
             try:
-                self.node(node)
-            except Missing as missing:
-                if missing.args[0] in self.lost:
-                    self.skipped += 1  # reads the output of an unsupported op
-                else:
+                self.read(node)
+            except Missing as missing:  # reading what an error already reported: silent
+                if missing.args[0] not in self.lost:
                     problems.append(self.problem(
                         node, f"reads {shown(missing.args[0])}, a constant where cnncost "
                               f"reads {node.op_type} on values computed from the input"))
@@ -238,15 +293,29 @@ class Reader:
                          "mult_adds are unchanged")
         partial = tuple(sorted(self.unknown.items()))
         if partial:
-            notes.append(f"PARTIAL: {sum(self.unknown.values())} node(s) of unsupported ops "
-                         f"counted as zero ({', '.join(op for op, _ in partial)}); "
-                         f"{self.skipped} node(s) after them could not be followed")
+            notes.append(f"PARTIAL: {sum(self.unknown.values())} node(s) cnncost does not read "
+                         f"are kept with their shapes and counted as zero: " + ", ".join(
+                             f"{op} ({count}" + (f": {self.reasons[op]})" if op in self.reasons
+                                                 else ")") for op, count in partial))
         return Model(self.builder.graph(outputs), spec=spec, file=self.file,
                      description=f"imported from ONNX (opset {self.opset})",
                      source_format="onnx", partial=partial, notes=tuple(notes))
 
     def problem(self, node: Any, message: str, hint: str | None = None) -> Problem:
-        return Problem(f"{_label(node)}: {message}", self.loc(node.name or node.op_type), hint)
+        return Problem(f"{self.file}: {_label(node)}: {message}", hint=hint)
+
+    def read(self, node: Any) -> None:
+        """Read one node. With --allow-unknown, a node of a supported op in a form cnncost
+        does not read (a reader's RuleError, before anything was built for it) is kept like
+        an unsupported op; a Contradiction (the file's values disagree) is never kept."""
+        mark = (len(self.builder), len(self.done))
+        try:
+            self.node(node)
+        except RuleError as exc:
+            if (not self.allow_unknown or isinstance(exc, Contradiction)
+                    or mark != (len(self.builder), len(self.done))):
+                raise
+            self.unsupported(node, exc)
 
     def node(self, node: Any) -> None:
         op = node.op_type
@@ -258,27 +327,39 @@ class Reader:
                                   (op == "Shape" and i in self.nodes) for i in inputs):
             self.fold(node)
             return
+        if any(read(self, node) for read in PATTERNS.get(op, ())):
+            return  # the first node of a pattern read as one op (GELU's Div, Erf, ...)
         handler = self.handlers.get(op)
         if handler is None:
             self.unsupported(node)
             return
         handler(self, node)
 
-    def unsupported(self, node: Any) -> None:
+    def unsupported(self, node: Any, refused: RuleError | None = None) -> None:
+        """A node of an op cnncost does not read (``refused``: why a supported op's reader
+        did not read it). Counted for the error; with --allow-unknown, kept at zero cost with
+        its outputs' shapes, or RuleError naming the output whose shape cannot be known."""
         domain = node.domain if node.domain not in ("", "ai.onnx") else ""
-        self.unknown[f"{domain}.{node.op_type}" if domain else node.op_type] += 1
+        op = f"{domain}.{node.op_type}" if domain else node.op_type
         if not self.allow_unknown:
+            self.unknown[op] += 1
             self.lost.update(node.output)
             return
-        shapes = inferred_shapes(self)
-        sources = [self.nodes[i] for i in node.input if i in self.nodes]
-        for output in node.output:
-            shape = shapes.get(output)
-            if shape is None or not sources:
-                self.lost.update(node.output)
-                raise Missing(output)
+        lost = next((i for i in node.input if i in self.lost), None)
+        if lost is not None:
+            raise Missing(lost)  # follows from an error already reported
+        sources = list(dict.fromkeys(self.nodes[i] for i in node.input if i in self.nodes))
+        if not sources:
+            raise refused or RuleError(
+                "reads only constants, which cnncost cannot fold through this op: its output "
+                "is not known before the network runs, and is no value computed from the input")
+        shapes = output_shapes(self, node, refused)
+        self.unknown[op] += 1
+        if refused is not None:
+            self.reasons.setdefault(op, refused.message)
+        for output, shape in shapes.items():
             self.nodes[output] = self.builder.add(
-                self.name(node, node.op_type.lower()), Opaque(node.op_type, shape), sources[:1],
+                self.name(node, node.op_type.lower()), Opaque(op, shape), sources,
                 self.loc(node.name or node.op_type))
 
     def fold(self, node: Any) -> None:
@@ -286,8 +367,9 @@ class Reader:
         import numpy as np
 
         values = [self.const(i) if i else None for i in node.input]
-        if node.op_type == "Shape":
-            values = [np.array(self.shape(node.input[0]), dtype=np.int64)]
+        if node.op_type == "Shape":  # of an activation, or of a constant (Swin's pads)
+            values = [np.array(self.shape(node.input[0]) if node.input[0] in self.nodes else
+                               np.shape(values[0]), dtype=np.int64)]
         attrs = node_attrs(node)
         try:
             size = _folded_size(node.op_type, attrs, values)
@@ -464,8 +546,42 @@ def _module_path(scopes: list[str]) -> str:
     return path
 
 
+def _scope(node: Any) -> str | None:
+    """The module path an exporter recorded for ``node``: the new exporter's
+    ``pkg.torch.onnx.name_scopes`` (the modules, then the node), the legacy exporter's
+    ``/layer1/layer1.0/relu/Relu``; "" for a node of the network itself, None if neither."""
+    for prop in node.metadata_props:
+        if prop.key == "pkg.torch.onnx.name_scopes":
+            modules = [s for s in re.findall(r"'([^']*)'", prop.value)[:-1] if s]
+            return modules[-1] if modules else ""
+    if node.name.startswith("/"):
+        return _module_path(node.name.strip("/").split("/")[:-1])
+    return None
+
+
+def _common_scope(readers: Any) -> str | None:
+    """The innermost module holding every reader that has one (None when none has): where a
+    node an optimiser wrote without scopes belongs (the new exporter's ShuffleNet V2 channel
+    split, read by its unit's branch and concat)."""
+    scopes = [s for group in readers for s in map(_scope, group) if s is not None]
+    if not scopes:
+        return None
+    common = scopes[0].split(".")
+    for scope in scopes[1:]:
+        parts = scope.split(".")
+        depth = next((i for i, (a, b) in enumerate(zip(common, parts)) if a != b),
+                     min(len(common), len(parts)))
+        common = common[:depth]
+    return ".".join(common)
+
+
 class Missing(Exception):
     """A tensor that no supported op produced (the output of an unsupported one)."""
+
+
+class Contradiction(RuleError):
+    """Values of the file that disagree (a kernel reading other channels than its input has):
+    an error even with --allow-unknown, which keeps only what cnncost does not read."""
 
 
 def node_attrs(node: Any) -> dict[str, Any]:
@@ -474,23 +590,79 @@ def node_attrs(node: Any) -> dict[str, Any]:
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
 
-def inferred_shapes(reader: Reader) -> dict[str, tuple[int, ...]]:
-    """ONNX's own shape inference, for the outputs of unsupported ops (--allow-unknown)."""
-    if not hasattr(reader, "_inferred"):
-        import onnx
+def output_shapes(r: Reader, node: Any, refused: RuleError | None) -> dict[str, Shape]:
+    """The shapes of the outputs of a node cnncost does not read: ONNX's own shape inference
+    of the node alone, on the shapes cnncost found for its inputs and the values of its
+    constant ones (so a symbolic batch, --batch and shapes computed from shapes are those of
+    the analysis), else the static shapes the file records (value_info). RuleError naming an
+    output that neither gives; ``refused`` (why a supported op's reader did not read the
+    node) is raised as it is when ONNX also finds the node wrong."""
+    inferred, refusal = _node_inference(r, node)
+    if refused is not None and refusal:
+        raise refused
+    shapes = {}
+    for output in (o for o in node.output if o):
+        shape = inferred[output] if output in inferred else r.recorded.get(output)
+        if shape is None:
+            why = (f"ONNX's shape inference refuses the node ({refusal})" if refusal else
+                   f"ONNX's shape inference does not give it for {node.op_type}")
+            raise RuleError(
+                (f"{refused.message}; " if refused else "") + f"--allow-unknown keeps a node "
+                f"it does not read at zero cost, but the shape of its output {shown(output)} "
+                f"cannot be known: {why}, and the file records no static shape for it",
+                hint="record the shapes in the file (value_info: onnx.shape_inference."
+                     "infer_shapes does, for the ops ONNX knows), or give the sizes the file "
+                     "leaves symbolic with --input-shape")
+        shapes[output] = shape
+    return shapes
 
-        try:
-            inferred = onnx.shape_inference.infer_shapes(reader.proto, data_prop=True)
-            values = [*inferred.graph.value_info, *inferred.graph.output]
-        except Exception:
-            values = []
-        shapes = {}
-        for value in values:
-            dims = value.type.tensor_type.shape.dim
-            if dims and all(d.HasField("dim_value") for d in dims):
-                shapes[value.name] = tuple(d.dim_value for d in dims)
-        reader._inferred = shapes
-    return reader._inferred
+
+MAX_INFERRED_VALUE = 1024  # a constant operand larger than this goes to inference as a shape
+
+
+def _node_inference(r: Reader, node: Any) -> tuple[dict[str, Shape], str]:
+    """ONNX's strict shape inference (with data propagation) of ``node`` alone: the static
+    shapes of its outputs, and why ONNX refuses the node ("" if it does not)."""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper, shape_inference
+
+    inputs, values = [], []
+    for name in dict.fromkeys(i for i in node.input if i):
+        dims = r.shape(name) if name in r.nodes else r.dims(name)
+        if name in r.nodes or (dims is not None and math.prod(dims) > MAX_INFERRED_VALUE):
+            inputs.append(helper.make_tensor_value_info(name, r.elem_type(name), dims))
+        elif (value := r.const(name)) is not None:
+            values.append(numpy_helper.from_array(np.asarray(value), name))
+    graph = helper.make_graph([node], "node", inputs,
+                              [onnx.ValueInfoProto(name=o) for o in node.output if o], values)
+    model = helper.make_model(graph, opset_imports=r.proto.opset_import,
+                              ir_version=r.proto.ir_version)
+    try:
+        inferred = shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+    except (shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError,
+            ValueError) as exc:  # ONNX finds the node wrong, or cannot check it
+        return {}, shown(str(exc).strip().splitlines()[-1] if str(exc).strip() else
+                         type(exc).__name__, 200)
+    return {v.name: shape for v in inferred.graph.output
+            if (shape := _static(v, {})) is not None}, ""
+
+
+def _static(value: Any, sizes: dict[str, int]) -> Shape | None:
+    """A ValueInfoProto's shape when every size is a number or a symbolic name in ``sizes``
+    (None otherwise)."""
+    tensor = value.type.tensor_type
+    if not tensor.HasField("shape"):
+        return None
+    dims = []
+    for d in tensor.shape.dim:
+        if d.HasField("dim_value") and d.dim_value > 0:
+            dims.append(d.dim_value)
+        elif d.HasField("dim_param") and d.dim_param in sizes:
+            dims.append(sizes[d.dim_param])
+        else:
+            return None
+    return tuple(dims)
 
 
 # -- an op cnncost does not know, kept with --allow-unknown -----------------------------------
@@ -503,7 +675,8 @@ def _opaque_class() -> type:
 
     @dataclass(frozen=True, slots=True)
     class Opaque(Op):
-        """An unsupported ONNX op: its output shape as ONNX inferred it, and no cost."""
+        """A node cnncost does not read (--allow-unknown): its output's shape, as ONNX infers
+        it or the file records it, and no cost; ``op_type`` names it in every report."""
 
         op_type: str
         out_shape: tuple[int, ...]
@@ -575,6 +748,14 @@ def _fold_table() -> dict[str, Callable[..., list[Any]]]:
         fill = numpy_helper.to_array(attrs["value"]) if "value" in attrs else np.zeros(1)
         return [np.full(tuple(int(d) for d in shape), fill.reshape(-1)[0], dtype=fill.dtype)]
 
+    def scatter_nd(attrs, data, indices, updates):
+        if attrs.get("reduction", b"none") not in (b"none", "none"):
+            raise RuleError("a ScatterND with a reduction is not folded")
+        out = np.array(data, copy=True)
+        rows = indices.reshape(-1, indices.shape[-1])
+        out[tuple(rows.T)] = updates.reshape(rows.shape[0], *out.shape[indices.shape[-1]:])
+        return [out]
+
     def binary(fn):
         return lambda attrs, a, b: [fn(a, b)]
 
@@ -602,6 +783,13 @@ def _fold_table() -> dict[str, Callable[..., list[Any]]]:
         "Expand": lambda attrs, x, s: [x * np.ones(tuple(int(d) for d in s), dtype=x.dtype)],
         "Transpose": lambda attrs, x: [np.transpose(x, attrs.get("perm"))],
         "ReduceProd": lambda attrs, x, *a: [np.prod(x, keepdims=bool(attrs.get("keepdims", 1)))],
+        # the shape and mask arithmetic of shifted windows (Swin: Mod, ScatterND, Not, ...)
+        "Mod": lambda attrs, a, b: [np.fmod(a, b) if attrs.get("fmod", 0) else np.mod(a, b)],
+        "Less": binary(np.less), "Greater": binary(np.greater), "And": binary(np.logical_and),
+        "Or": binary(np.logical_or), "Max": binary(np.maximum), "Min": binary(np.minimum),
+        "Not": lambda attrs, x: [np.logical_not(x)], "Abs": lambda attrs, x: [np.abs(x)],
+        "ScatterND": scatter_nd,
+        "Tile": lambda attrs, x, repeats: [np.tile(x, [int(r) for r in repeats])],
     }
 
 
@@ -624,7 +812,10 @@ def _folded_size(op: str, attrs: dict[str, Any], values: list[Any]) -> int:
         data = np.asarray(values[0])
         along = data.shape[int(attrs.get("axis", 0))] if data.ndim else 1
         return np.size(values[1]) * (data.size // along if along else 0)
-    if op in ("Add", "Sub", "Mul", "Div", "Pow", "Equal", "Where"):
+    if op == "Tile":
+        return np.size(values[0]) * math.prod(_sizes(values[1]))
+    if op in ("Add", "Sub", "Mul", "Div", "Pow", "Equal", "Where", "Mod", "Less", "Greater",
+              "And", "Or", "Max", "Min"):
         return math.prod(np.broadcast_shapes(*(np.shape(v) for v in values)))
     return 0
 
@@ -654,6 +845,18 @@ def handles(*ops: str) -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:
         for op in ops:
             HANDLERS[op] = fn
+        return fn
+    return register
+
+
+def pattern(*ops: str) -> Callable[[Pattern], Pattern]:
+    """Register a reader of a pattern of several nodes that starts with a node of one of
+    ``ops``: it returns True when it read the node (and marked the rest of the pattern done),
+    False to leave the node to the other patterns and to its op's reader. Several modules can
+    read patterns starting at one op (MatMul, Add), which one handler per op could not."""
+    def register(fn: Pattern) -> Pattern:
+        for op in ops:
+            PATTERNS.setdefault(op, []).append(fn)
         return fn
     return register
 
@@ -701,7 +904,7 @@ def axis_index(value: Any, rank: int) -> int:
     """An ONNX axis (a negative one counts from the end) as an index, refused outside rank."""
     axis = int(value)
     if not -rank <= axis < rank:
-        raise RuleError(f"axis {axis} is outside the {rank} dimensions of the tensor")
+        raise Contradiction(f"axis {axis} is outside the {rank} dimensions of the tensor")
     return axis % rank
 
 
@@ -711,8 +914,8 @@ def has_bias(r: Reader, node: Any, index: int, size: int) -> bool:
         return False
     dims = r.dims(node.input[index])
     if dims != (size,):
-        raise RuleError(f"bias {shown(node.input[index])} of shape {dims}; the layer makes "
-                        f"{size} channels")
+        raise Contradiction(f"bias {shown(node.input[index])} of shape {dims}; the layer "
+                            f"makes {size} channels")
     return True
 
 
@@ -720,16 +923,39 @@ def check_reads(name: str, weight: tuple[int, ...], reads: int, how: str, x: Sha
            what: str = "channels") -> None:
     """Refuse a weight that reads another number of channels (or features) than the input's."""
     if len(x) < 2 or reads != x[1 if what == "channels" else -1]:
-        raise RuleError(f"weight {shown(name)} of shape {weight} reads {reads} {what}{how}; "
-                        f"the input has " + (f"{x[1 if what == 'channels' else -1]}"
-                                             if len(x) >= 2 else f"shape {x}"))
+        raise Contradiction(f"weight {shown(name)} of shape {weight} reads {reads} "
+                            f"{what}{how}; the input has " + (
+                                f"{x[1 if what == 'channels' else -1]}" if len(x) >= 2
+                                else f"shape {x}"))
 
 
 def per_channel(r: Reader, names: Any, size: tuple[int, ...], what: str) -> None:
     """Refused unless each given tensor (a norm's gamma, beta, statistics) is of ``size``."""
     for name in names:
         if name and r.dims(name) != size:
-            raise RuleError(f"{shown(name)} of shape {r.dims(name)}; the input has "
-                            f"{size[0] if size else 'no'} {what}")
+            raise Contradiction(f"{shown(name)} of shape {r.dims(name)}; the input has "
+                                f"{size[0] if size else 'no'} {what}")
 
 
+# -- helpers of the pattern readers ------------------------------------------------------------
+
+def reader_of(r: Reader, tensor: str, op: str) -> Any | None:
+    """The one node reading ``tensor``, when it is an ``op`` (None otherwise)."""
+    node = r.only_reader(tensor)
+    return node if node is not None and node.op_type == op else None
+
+
+def other_input(node: Any, tensor: str) -> str:
+    """The input of a binary ``node`` that is not ``tensor`` ("" if none is)."""
+    rest = [i for i in node.input if i != tensor]
+    return rest[0] if len(rest) == 1 else ""
+
+
+def scalar_value(r: Reader, name: str) -> float | None:
+    """The value of a one-element constant, or None (also for an activation)."""
+    if not name or name in r.nodes:
+        return None
+    value = r.const(name, ahead=True)
+    if value is None or value.size != 1:
+        return None
+    return float(value.reshape(-1)[0])

@@ -31,13 +31,15 @@ def input_shape(doc: Map, read: Read, problems: Problems,
     elif isinstance(raw, list):
         shape, spec_batch = read(attrs.shape, raw, loc), 1
     elif "input" in doc:
-        problems.add("input is {shape: [C, H, W]} (optionally with batch: N)", loc)
+        problems.add("input is {shape: [C, H, W]}, {shape: [L, C]} for tokens or {shape: "
+                     "[features]} (optionally with batch: N)", loc)
     if shape is None or spec_batch is None:
         return None
     n = spec_batch if batch is None else batch
     full = (n, *shape)
-    if len(shape) not in (1, 3) or min(full) < 1:
-        problems.add(f"input shape must be [C, H, W] or [features] of positive sizes, got "
+    if len(shape) not in (1, 2, 3) or min(full) < 1:
+        problems.add(f"input shape must be [C, H, W], [L, C] (tokens) or [features] of "
+                     f"positive sizes, got "
                      f"{list(shape)}" + (f" with batch {n}" if n != 1 else ""), loc)
         return None
     return full

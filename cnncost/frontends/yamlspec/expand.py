@@ -181,7 +181,8 @@ class Expander:
         local = dict(env)
         if source >= 0:
             shape = self.graph.shape(source)
-            local["in_channels"] = shape[1]
+            if len(shape) >= 2:  # an exporter may reshape to a vector without its batch
+                local["in_channels"] = shape[1]
             if len(shape) == 4:
                 local["in_height"], local["in_width"] = shape[2], shape[3]
         if index is not None:
