@@ -110,6 +110,12 @@ SAMPLES: dict[str, tuple[Sample, ...]] = {name: tuple(samples) for name, samples
                      figures=lambda s: (s.c, 0))],  # a scale per channel
     "conv2d": [_conv(1), _conv(2)],
     # c x c/2 x 2 x 2 weights; each input element times 2 x 2 x c/2
+    # Swin V2's position bias MLP for w = 2 on (n, c, 4, 4) logits, c heads, 4 hidden: on the
+    # (2w - 1)^2 = 9 positions, Linear(2, 4) + ReLU + Linear(4, c): (2 + c) x 4 weights + 4
+    # biases; 9 x (2 + c) x 4 products, once whatever the batch
+    "cpb_bias": [Sample(lambda s: {"window": 2, "heads": s.c, "hidden": 4},
+                        input=lambda s: (s.n, s.c, 4, 4),
+                        figures=lambda s: ((2 + s.c) * 4 + 4, 9 * (2 + s.c) * 4))],
     "conv_transpose2d": [Sample(lambda s: {"out_channels": s.c // 2, "kernel": 2, "stride": 2},
                                 figures=lambda s: (s.c * (s.c // 2) * 4,
                                                    s.n * s.c * s.r * s.r * 4 * (s.c // 2)))],
@@ -139,6 +145,8 @@ SAMPLES: dict[str, tuple[Sample, ...]] = {name: tuple(samples) for name, samples
                    Sample(fixed(axis="last"), input=channels_last, variant="last",
                           figures=lambda s: (2 * s.c, 0)),
                    Sample(fixed(affine=False), variant="plain")],
+    # x / ||x|| over the last axis (the rows of r values): no params, no mult_adds
+    "l2_normalize": [Sample()],
     "leaky_relu": [Sample(fixed(slope=0.25))],  # exact in float32
     # 4c x 10 weights + 10 biases; 10 outputs a sample, 4c products each
     "linear": [Sample(fixed(out_features=10), input=features,
@@ -151,7 +159,10 @@ SAMPLES: dict[str, tuple[Sample, ...]] = {name: tuple(samples) for name, samples
     "matmul": [Sample(reads=2, figures=lambda s: (0, s.n * s.c * s.r * s.r * s.r))],
     "maxpool": [Sample(fixed(kernel=3, stride=2, padding=1, ceil_mode=True))],
     "mul": [Sample(reads=2)],
-    "pad": [Sample(fixed(pads=[1, 0, 1, 2]))],
+    "pad": [Sample(fixed(pads=[1, 0, 1, 2])),
+            # Swin's pad of a channels-last map to whole windows: 2 rows below, 1 column left
+            Sample(fixed(pads=[0, 1, 2, 0], channels_last=True), input=channels_last,
+                   variant="channels_last")],
     "prelu": [Sample(figures=lambda s: (s.c, 0))],  # a slope per channel
     "reduce_max": [Sample(fixed(axes=[1]))],
     "reduce_mean": [Sample(fixed(axes=[1]))],  # [2, 3] would read back as global_avgpool

@@ -265,7 +265,7 @@ REFERENCE = json.loads((RECORDED / "reference.json").read_text())["models"]
 # MaxViT's 11 MBConv blocks start with a BatchNorm2d that follows no conv (pre-norm): not
 # folded, it keeps gamma and beta (2 x 2,240 channels); every other BN is folded into its conv
 UNFOLDED_BN_CHANNELS = {"maxvit_t": 64 + 64 + 64 + 128 + 128 + 4 * 256 + 256 + 512}  # 2,240
-MODELS = ["convnext_tiny", "swin_t", "vit_b_16", "maxvit_t"]
+MODELS = ["convnext_tiny", "swin_t", "swin_v2_t", "vit_b_16", "maxvit_t"]
 
 
 @pytest.mark.slow

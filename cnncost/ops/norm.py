@@ -11,8 +11,8 @@ from cnncost.ops.base import (BOOL, CHOICE, ELEMENTWISE, FLOAT, INT, NORM, Op, a
                               io_cost, positive, register)
 from cnncost.ops.counting import NORM as NORMALISATION
 from cnncost.ops.counting import (ATEN_NOT_COUNTED, Counting, Item, Rule, Site, TorchCalls,
-                                  counts, elements_in, fvcore_no_handle, thop_no_rule,
-                                  torchinfo_no_weight)
+                                  counts, elements_in, fvcore_no_handle, no_tool_counts,
+                                  thop_no_rule, thop_not_a_module, torchinfo_no_weight)
 
 
 # -- what the peer tools count for these ops (cnncost.ops.counting) ---------------------------
@@ -329,3 +329,46 @@ class InstanceNorm(Op):
         w.emit("InstanceNormalization",
                [w.inputs[0], w.weight("gamma", (c,), None if self.affine else 1.0),
                 w.weight("beta", (c,), None if self.affine else 0.0)])
+
+
+# -- L2 normalisation (F.normalize) ----------------------------------------------------------
+
+L2_EPS = 1e-12  # F.normalize's default eps: the norm is clamped to at least this
+
+
+@register("l2_normalize")
+@dataclass(frozen=True, slots=True)
+class L2Normalize(Op):
+    """x / max(||x||_2, eps) along one axis (F.normalize(x, dim=axis)): Swin V2's cosine
+    attention normalises q and k over their last axis. No parameters. Per element: 3
+    element-wise operations (the square, the sum of squares, the division); the square root
+    and the clamp to eps, once a row (1/size as much), are left out, as layer_norm's work
+    once a position is."""
+
+    family = ELEMENTWISE
+    summary = "x / max(||x||_2, eps) along one axis (F.normalize)"
+    counting = no_tool_counts("F.normalize", "aten::norm, aten::clamp_min and aten::div",
+                              thop=thop_not_a_module("F.normalize"))
+    axis: int = attr(-1, kind=INT, doc="the dimension normalised over (a negative one counts "
+                                       "from the end: -1 for the last)")
+
+    def infer(self, inputs: tuple[Shape, ...]) -> Shape:
+        shape = inputs[0]
+        if not -len(shape) <= self.axis < len(shape) or self.axis in (0, -len(shape)):
+            raise RuleError(f"axis={self.axis} must be a dimension of {fmt_shape(shape)} after "
+                            f"the batch", hint="-1 for the last dimension", key="axis")
+        return shape
+
+    def cost(self, inputs: tuple[Shape, ...], out: Shape) -> Cost:
+        return io_cost(inputs, out, elementwise_ops=3 * numel(out))
+
+    def to_onnx(self, w: Any) -> None:
+        """As PyTorch writes F.normalize (opset 17): ReduceL2 over the axis (keepdims),
+        Clip to at least eps, Expand to the input's shape, Div."""
+        x = w.inputs[0]
+        axes = {"axes": [self.axis]} if w.opset < 18 else {}
+        norm = w.step("ReduceL2", [x, *([] if axes else [w.ints("axes", [self.axis])])],
+                      "norm", keepdims=1, **axes)
+        clamped = w.step("Clip", [norm, w.scalar("eps", L2_EPS)], "clamp_min")
+        spread = w.step("Expand", [clamped, w.ints("shape", list(w.in_shapes[0]))], "expand")
+        w.emit("Div", [x, spread])

@@ -12,7 +12,7 @@ from typing import Any
 
 from cnncost.core.errors import RuleError
 from cnncost.core.ir import Cost, Shape, ZERO_COST, numel
-from cnncost.ops.base import (CHOICE, DATA, FLOAT, INPUT, INT, PAIR, SHAPE, VIEW, Op, attr,
+from cnncost.ops.base import (BOOL, CHOICE, DATA, FLOAT, INPUT, INT, PAIR, SHAPE, VIEW, Op, attr,
                               feature_map, fmt_shape, io_cost, positive, register)
 from cnncost.ops.counting import (ATEN_NOT_COUNTED, UPSAMPLING, Counting, Item, NotCounted,
                                   Site, TorchCalls, counts, elements_out, no_tool_counts,
@@ -311,13 +311,16 @@ class Transpose(Op):
 @register("pad")
 @dataclass(frozen=True, slots=True)
 class Pad(Op):
-    """Zeros (or a constant) added around the height and width; a copy."""
+    """Zeros (or a constant) added around the height and width, of an (N, C, H, W) map or,
+    ``channels_last``, of an (N, H, W, C) one (Swin pads its map to whole windows); a copy."""
 
     family = DATA
     summary = "padding added around the feature map (a copy)"
     counting = _moved("nn.ZeroPad2d, F.pad", "aten::constant_pad_nd",
                       thop=thop_zero_rule("nn.ZeroPad2d"))
     pads: tuple[int, ...] = attr(kind=SHAPE, doc="[top, left, bottom, right] elements added")
+    channels_last: bool = attr(False, kind=BOOL,
+                               doc="the map is (N, H, W, C): pad its dimensions 1 and 2")
 
     def __post_init__(self) -> None:
         if len(self.pads) != 4 or min(self.pads) < 0:
@@ -325,14 +328,20 @@ class Pad(Op):
                             f"{list(self.pads)}", key="pads")
 
     def infer(self, inputs: tuple[Shape, ...]) -> Shape:
-        n, c, h, w = feature_map(inputs[0], "pad")
+        shape = feature_map(inputs[0], "pad")
         top, left, bottom, right = self.pads
-        return (n, c, h + top + bottom, w + left + right)
+        h, w = (1, 2) if self.channels_last else (2, 3)
+        out = list(shape)
+        out[h] += top + bottom
+        out[w] += left + right
+        return tuple(out)
 
     def to_onnx(self, w: Any) -> None:
         """Pad with ONNX's pads (every dimension's starts, then every dimension's ends)."""
         top, left, bottom, right = self.pads
-        w.emit("Pad", [w.inputs[0], w.ints("pads", [0, 0, top, left, 0, 0, bottom, right])])
+        pads = [0, top, left, 0, 0, bottom, right, 0] if self.channels_last else \
+            [0, 0, top, left, 0, 0, bottom, right]
+        w.emit("Pad", [w.inputs[0], w.ints("pads", pads)])
 
     def cost(self, inputs: tuple[Shape, ...], out: Shape) -> Cost:
         return io_cost(inputs, out)

@@ -12,9 +12,10 @@ from typing import Any
 
 from cnncost.core.errors import RuleError
 from cnncost.core.ir import Cost, Shape, numel
-from cnncost.ops.base import DATA, ELEMENTWISE, INT, Op, attr, fmt_shape, io_cost, positive, \
-    register
-from cnncost.ops.counting import (ATEN_NOT_COUNTED, counts, no_tool_counts, not_counted_by,
+from cnncost.ops.base import (DATA, ELEMENTWISE, INT, LINEAR, Op, attr, fmt_shape, io_cost,
+                              positive, register)
+from cnncost.ops.counting import (ACTIVATIONS, ATEN_NOT_COUNTED, BIASES, PRODUCTS, Item, Site,
+                                  TorchCalls, counts, no_tool_counts, not_counted_by,
                                   ptflops_no_hook, thop_not_a_module)
 
 # The perm of the (N, H/w, w, W/w, w, C) <-> (N, H/w, W/w, w, w, C) transpose, both ways.
@@ -133,6 +134,30 @@ def relative_index(window: int) -> list[int]:
             for hi, wi in coords for hj, wj in coords]
 
 
+def window_logits(op: Any, shape: Shape) -> Shape:
+    """``shape`` if it is the attention logits (M, heads, w*w, w*w) of ``op``'s windows
+    (rel_pos_bias, cpb_bias), else RuleError."""
+    tokens = op.window * op.window
+    if len(shape) != 4 or shape[1] != op.heads or shape[2] != tokens or shape[3] != tokens:
+        raise RuleError(f"{op.op_name} needs attention logits (M, {op.heads}, {tokens}, "
+                        f"{tokens}) for heads={op.heads}, window={op.window}; got "
+                        f"{fmt_shape(shape)}", hint="it follows the Q.K^T matmul of a "
+                                                    "window's attention")
+    return shape
+
+
+def gathered_bias(w: Any, table: str, window: int, heads: int) -> str:
+    """The ONNX steps of torchvision's _get_relative_position_bias on a ((2w - 1)^2, heads)
+    table: Gather by the relative index, Reshape (w*w, w*w, heads), Transpose (2, 0, 1),
+    Unsqueeze 0; the (1, heads, w*w, w*w) bias."""
+    tokens = window * window
+    picked = w.step("Gather", [table, w.ints("relative_position_index",
+                                             relative_index(window))], "gather", axis=0)
+    square = w.step("Reshape", [picked, w.ints("shape", [tokens, tokens, heads])], "view")
+    heads_first = w.step("Transpose", [square], "permute", perm=[2, 0, 1])
+    return w.step("Unsqueeze", [heads_first, w.ints("axes", [0])], "unsqueeze")
+
+
 @register("rel_pos_bias")
 @dataclass(frozen=True, slots=True)
 class RelPosBias(Op):
@@ -158,15 +183,7 @@ class RelPosBias(Op):
         positive(self.heads, "heads")
 
     def infer(self, inputs: tuple[Shape, ...]) -> Shape:
-        shape = inputs[0]
-        tokens = self.window * self.window
-        if len(shape) != 4 or shape[1] != self.heads or shape[2] != tokens or \
-                shape[3] != tokens:
-            raise RuleError(f"rel_pos_bias needs attention logits (M, {self.heads}, {tokens}, "
-                            f"{tokens}) for heads={self.heads}, window={self.window}; got "
-                            f"{fmt_shape(shape)}", hint="it follows the Q.K^T matmul of a "
-                                                        "window's attention")
-        return shape
+        return window_logits(self, inputs[0])
 
     def cost(self, inputs: tuple[Shape, ...], out: Shape) -> Cost:
         table = (2 * self.window - 1) ** 2 * self.heads
@@ -177,15 +194,129 @@ class RelPosBias(Op):
     def to_onnx(self, w: Any) -> None:
         """Gather of the table by the constant index, Reshape (w*w, w*w, heads), Transpose
         (2, 0, 1), Unsqueeze 0, Add: torchvision's _get_relative_position_bias exported."""
-        s, tokens = self.window, self.window * self.window
+        s = self.window
         table = w.weight("relative_position_bias_table", ((2 * s - 1) ** 2, self.heads))
-        picked = w.step("Gather", [table, w.ints("relative_position_index", relative_index(s))],
-                        "gather", axis=0)
-        square = w.step("Reshape", [picked, w.ints("shape", [tokens, tokens, self.heads])],
-                        "view")
-        heads_first = w.step("Transpose", [square], "permute", perm=[2, 0, 1])
-        bias = w.step("Unsqueeze", [heads_first, w.ints("axes", [0])], "unsqueeze")
-        w.emit("Add", [w.inputs[0], bias])
+        w.emit("Add", [w.inputs[0], gathered_bias(w, table, s, self.heads)])
+
+
+# -- Swin V2's continuous position bias ------------------------------------------------------
+
+CPB_COORDINATES = 2  # the MLP's input: a relative position (dy, dx) in the window
+CPB_SCALE = 16  # torchvision's 16 * sigmoid(bias)
+
+
+def _cpb_sizes(op: Any) -> tuple[int, int, int]:
+    """(positions, hidden, heads): the (2w - 1)^2 relative positions the MLP runs on, its
+    hidden and output widths."""
+    return (2 * op.window - 1) ** 2, op.hidden, op.heads
+
+
+def _cpb_products(s: Site) -> tuple[Item, ...]:
+    """The MLP's two linear layers: positions x (2 + heads) x hidden multiply-accumulates."""
+    return (Item(PRODUCTS, s.cost.mult_adds, "cpb_mlp's two linear layers"),)
+
+
+def _cpb_first_bias(s: Site) -> tuple[Item, ...]:
+    positions, hidden, _ = _cpb_sizes(s.op)
+    return (Item(BIASES, positions * hidden, "cpb_mlp.0's bias: 1 per output element"),)
+
+
+def _cpb_relu(s: Site) -> tuple[Item, ...]:
+    positions, hidden, _ = _cpb_sizes(s.op)
+    return (Item(ACTIVATIONS, positions * hidden, "cpb_mlp.1 (ReLU): 1 per element"),)
+
+
+def _ptflops_cpb(s: Site) -> tuple[Item, ...]:
+    """ptflops' hooks on the MLP's modules (ptflops/pytorch_ops.py): linear_flops_counter_hook
+    on cpb_mlp.0 and .2, (in x out + out bias) x the positions, and relu_flops_counter_hook
+    on cpb_mlp.1, 1 per output element (the hooks' sum is divided by the batch, although the
+    MLP runs once a forward)."""
+    return (*_cpb_products(s), *_cpb_first_bias(s), *_cpb_relu(s))
+
+
+def _torchinfo_cpb(s: Site) -> tuple[Item, ...]:
+    """torchinfo (torchinfo/layer_info.py LayerInfo.calculate_macs): each leaf nn.Linear's
+    weight and bias elements x its output's first dimension, which is 1 here (the MLP runs on
+    the table (1, 2w - 1, 2w - 1, 2), not on the batch)."""
+    return (Item(PRODUCTS, s.cost.weights, "cpb_mlp's weights x 1 (the table's first "
+                                           "dimension)"),
+            Item(BIASES, s.cost.biases, "cpb_mlp.0's bias x 1"))
+
+
+@register("cpb_bias")
+@dataclass(frozen=True, slots=True)
+class CpbBias(Op):
+    """Swin V2's continuous position bias, added to the attention logits (M, heads, w*w, w*w):
+    an MLP (Linear(2, hidden), ReLU, Linear(hidden, heads) without bias) on the (2w - 1)^2
+    relative coordinates of a window (a constant table), gathered into a w*w x w*w bias a head
+    by the relative index, then 16 * sigmoid of it, added.
+
+    Parameters: the MLP's, 2 hidden + hidden (bias) + hidden heads. mult_adds: the MLP's,
+    (2w - 1)^2 (2 + heads) hidden, once a forward whatever the batch (it runs on constants).
+    Element-wise: the first layer's bias and the ReLU ((2w - 1)^2 hidden each), the sigmoid and
+    the scale of the gathered bias (heads w^4 each) and the add (1 per output element).
+    Memory access as one kernel: the logits, the table and the weights read once, the output
+    written once."""
+
+    family = LINEAR  # it has multiply-adds (its MLP's)
+    summary = "Swin V2's continuous position bias (an MLP on relative coordinates) added to " \
+              "attention logits"
+    # torchvision's ShiftedWindowAttentionV2.get_relative_position_bias: the MLP's modules are
+    # nn.Linear, nn.ReLU, nn.Linear (hooked by the tools that hook modules); the gather, the
+    # sigmoid, the * 16 and the + are functions or operators no tool counts
+    counting = counts(
+        fvcore=_cpb_products,  # aten::linear (linear_flop_jit), the bias left out
+        ptflops=TorchCalls(PRODUCTS, "cpb_mlp (nn.Linear, nn.ReLU, nn.Linear)", "F.relu",
+                           hook=_ptflops_cpb, call=_cpb_relu, module_calls_it=True),
+        # backend aten: the first layer's addmm adds its bias per output element, the second
+        # is an mm (ptflops/aten_ops.py ATEN_OPS_MAPPING)
+        ptflops_aten=lambda s: (*_cpb_products(s), *_cpb_first_bias(s)),
+        thop=_cpb_products,  # count_linear: in_features x output elements; nn.ReLU zero_ops
+        torchinfo=_torchinfo_cpb)
+    window: int = attr(kind=INT, doc="the window's side w, in tokens")
+    heads: int = attr(kind=INT, doc="attention heads (the MLP's outputs)")
+    hidden: int = attr(512, kind=INT, doc="the MLP's hidden width (torchvision: 512)")
+
+    def __post_init__(self) -> None:
+        for name in ("window", "heads", "hidden"):
+            positive(getattr(self, name), name)
+
+    def latency_kind(self, in_channels: int) -> str:
+        return "linear"  # its MLP's GEMMs
+
+    def infer(self, inputs: tuple[Shape, ...]) -> Shape:
+        return window_logits(self, inputs[0])
+
+    def cost(self, inputs: tuple[Shape, ...], out: Shape) -> Cost:
+        positions, hidden, heads = _cpb_sizes(self)
+        weights = (CPB_COORDINATES + heads) * hidden
+        gathered = heads * self.window ** 4
+        return Cost(weights=weights, biases=hidden,
+                    mult_adds=positions * weights,
+                    elementwise_ops=2 * positions * hidden + 2 * gathered + numel(out),
+                    input_reads=numel(inputs[0]),
+                    param_reads=weights + hidden + CPB_COORDINATES * positions,
+                    output_writes=numel(out))
+
+    def to_onnx(self, w: Any) -> None:
+        """As PyTorch's exporter writes get_relative_position_bias (opset 17): the table
+        (1, 2w - 1, 2w - 1, 2) MatMul the first weight, Add its bias, Relu, MatMul the second,
+        Reshape (-1, heads), Gather by the relative index, Reshape (w*w, w*w, heads),
+        Transpose (2, 0, 1), Unsqueeze 0, Sigmoid, Mul 16, then Add to the logits. (The
+        table is written as a weight: its values change no count.)"""
+        side = 2 * self.window - 1
+        table = w.weight("relative_coords_table", (1, side, side, CPB_COORDINATES))
+        first = w.step("MatMul", [table, w.weight("w1", (CPB_COORDINATES, self.hidden))],
+                       "cpb_mlp.0.matmul")
+        first = w.step("Add", [w.weight("b1", (self.hidden,)), first], "cpb_mlp.0")
+        hidden = w.step("Relu", [first], "cpb_mlp.1")
+        table_bias = w.step("MatMul", [hidden, w.weight("w2", (self.hidden, self.heads))],
+                            "cpb_mlp.2")
+        rows = w.step("Reshape", [table_bias, w.ints("shape", [-1, self.heads])], "rows")
+        bias = gathered_bias(w, rows, self.window, self.heads)
+        scaled = w.step("Mul", [w.step("Sigmoid", [bias], "sigmoid"),
+                                w.scalar("scale", float(CPB_SCALE))], "scale")
+        w.emit("Add", [w.inputs[0], scaled])
 
 
 @register("class_token")

@@ -24,6 +24,7 @@ from cnncost.frontends.onnx import read_cnn  # noqa: F401  (its readers register
 from cnncost.frontends.onnx import read_attention  # noqa: F401  (attention, group norm)
 from cnncost.frontends.onnx import read_transformer  # noqa: F401  (GELU, layer norm, ...)
 from cnncost.frontends.onnx import read_tokens  # noqa: F401  (gather, roll, windows, ...)
+from cnncost.frontends.onnx import read_swinv2  # noqa: F401  (Swin V2's position bias, ...)
 from cnncost.frontends.onnx.external import (check_file, external_span, external_tensors,
                                             with_external_data)
 from cnncost.frontends.onnx.reading import (FOLDABLE, Reader, declared, onnx_module,  # noqa: F401

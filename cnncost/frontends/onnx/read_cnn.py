@@ -481,10 +481,14 @@ def _pad(r: Reader, node: Any) -> None:
     if not any(pads):  # Swin pads (N, H, W, C) to whole windows: nothing at 224 x 224
         r.alias(node.output[0], node.input[0])
         return
-    if len(shape) != 4 or any(before[:2]) or any(after[:2]):
-        raise RuleError("cnncost pads the height and width of (N, C, H, W) maps only")
-    r.add(node, make_op("pad", pads=[before[2], before[3], after[2], after[3]]),
-          [r.activation(node.input[0])])
+    padded = {axis for axis in range(rank) if before[axis] or after[axis]}
+    # dimensions 2 and 3 of (N, C, H, W), or 1 and 2 of (N, H, W, C) (Swin's windows)
+    h, w = next(((h, w) for h, w in ((2, 3), (1, 2)) if padded <= {h, w}), (0, 0))
+    if rank != 4 or not h:
+        raise RuleError("cnncost pads the height and width of (N, C, H, W) or (N, H, W, C) "
+                        "maps only")
+    r.add(node, make_op("pad", pads=[before[h], before[w], after[h], after[w]],
+                        channels_last=h == 1), [r.activation(node.input[0])])
 
 
 @handles("Resize", "Upsample")

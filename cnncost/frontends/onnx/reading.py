@@ -67,6 +67,7 @@ class Reader:
         self.outputs = {o.name for o in graph.output}
         self.producer = {o: n for n in self.graph_nodes for o in n.output}
         self.done: set[int] = set()  # ids of nodes consumed by a pattern
+        self.ahead: dict[str, Any] = {}  # a pattern's op for a node it reached ahead, by output
         inputs = [i for i in graph.input if i.name not in self.initializers]
         if len(inputs) != 1:
             listed = ", ".join(shown(i.name) for i in inputs[:5])
@@ -759,6 +760,11 @@ def _fold_table() -> dict[str, Callable[..., list[Any]]]:
     def binary(fn):
         return lambda attrs, a, b: [fn(a, b)]
 
+    def clip(attrs, x, low=None, high=None):  # bounds as inputs (opset 11), else attributes
+        low = attrs.get("min") if low is None else low
+        high = attrs.get("max") if high is None else high
+        return [np.clip(x, -np.inf if low is None else low, np.inf if high is None else high)]
+
     def div(attrs, a, b):
         if np.issubdtype(a.dtype, np.integer) and np.issubdtype(b.dtype, np.integer):
             return [a // b]
@@ -790,6 +796,9 @@ def _fold_table() -> dict[str, Callable[..., list[Any]]]:
         "Not": lambda attrs, x: [np.logical_not(x)], "Abs": lambda attrs, x: [np.abs(x)],
         "ScatterND": scatter_nd,
         "Tile": lambda attrs, x, repeats: [np.tile(x, [int(r) for r in repeats])],
+        # a learned scale computed before the network runs (Swin V2's logit_scale, clamped
+        # and exponentiated: the new exporter folds it itself)
+        "Clip": clip, "Exp": lambda attrs, x: [np.exp(x)],
     }
 
 
