@@ -4,19 +4,16 @@ CLI's --device on analyze/compare/check, budgets in seconds, calibration and mea
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import replace
 from fractions import Fraction
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from cnncost.pipeline import analyze, figures
 from cnncost.frontends.builder import GraphBuilder, make_op
 from cnncost.core.errors import SpecError, UsageError
 from cnncost.estimate.devices import bundled_devices, device_yaml, load_device, read_device
-from cnncost.passes.latency import KINDS, Device, Kernel, kernel_time
+from cnncost.passes.latency import Device, kernel_time
 from cnncost.pipeline import estimate, kernels
 from cnncost.frontends.library import load_model
 from cnncost.core.budget import SECONDS, parse_quantity
@@ -324,60 +321,7 @@ def test_table_3_fragments_slow_the_gpu_as_measured():
 
 # -- calibration -----------------------------------------------------------------------------
 
-def test_fitting_recovers_a_known_device():
-    from cnncost.estimate.calibrate import FUSE, fit, micro_benchmarks, predict
-
-    truth = Device(name="truth", peak_mult_adds={"fp32": 4e10}, bandwidth=2e10,
-                   efficiency={"conv": 0.9, "pointwise": 0.8, "depthwise": 0.3,
-                               "grouped": 0.5, "linear": 0.6},
-                   vector_ops=1e10, cache_bytes=1 << 25, cache_bandwidth=8e10, launch=1e-6,
-                   overhead=5e-6, overlap=0.3, fuse=FUSE, im2col=True)
-    work = [kernels(b.graph, FUSE) for b in micro_benchmarks()]
-    seconds = predict(work, truth)
-    fitted, rms = fit(work, seconds, truth.cache_bytes)
-    assert rms < 0.05  # the synthetic timings are reproduced to within a few percent
-    for guess, real in zip(predict(work, fitted), seconds):
-        assert guess == pytest.approx(real, rel=0.15)
-    graph = load_model("mobilenet_v2").graph
-    assert estimate(graph, fitted).total == pytest.approx(estimate(graph, truth).total,
-                                                          rel=0.05)
-
-
-_counts = st.integers(min_value=0, max_value=10**13)
-_kernel = st.builds(Kernel, node=st.just(1), kind=st.sampled_from(("", *KINDS)),
-                    mult_adds=_counts, elementwise_ops=_counts, bytes=_counts,
-                    im2col_bytes=_counts)
-
-
-@settings(max_examples=25, deadline=None)
-@given(work=st.lists(st.lists(_kernel, min_size=1, max_size=3).map(tuple), min_size=1,
-                     max_size=4),
-       seconds=st.lists(st.floats(min_value=1e-300, max_value=1e300), min_size=4, max_size=4),
-       cache=st.sampled_from((0.0, 1e6)))
-def test_the_fit_never_overflows_and_its_profile_reads_back(tmp_path_factory, work, seconds,
-                                                             cache):
-    # times no device could give (1e-300 s, 1e300 s) pull the simplex as far as it goes; the
-    # parameters are clamped before math.exp, so the fit ends with a finite device that
-    # read_device accepts
-    from cnncost.estimate.calibrate import fit
-
-    device, rms = fit(work, seconds[:len(work)], cache)
-    figures_ = [*device.peak_mult_adds.values(), *device.efficiency.values(), device.bandwidth,
-                device.vector_ops, device.cache_bandwidth, device.launch, device.overhead,
-                device.overlap, rms]
-    assert all(math.isfinite(v) for v in figures_), figures_
-    path = tmp_path_factory.mktemp("fit") / "fitted.yaml"
-    path.write_text(device_yaml(device))
-    assert read_device(path).peak_mult_adds["fp32"] == pytest.approx(
-        device.peak_mult_adds["fp32"])
-
-
-@pytest.mark.parametrize("seconds", [[], [0.0], [-1.0], [math.inf], [math.nan]])
-def test_the_fit_refuses_times_that_are_not_positive_and_finite(seconds):
-    from cnncost.estimate.calibrate import fit
-
-    with pytest.raises(ValueError):
-        fit([kernels(pointwise(), "none")] * len(seconds), seconds)
+# the fit itself (recovering a known device, bounds, refusals): tests/test_calibrate.py
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cnncost.cli.app import diagnose, run, terminal, write_to
+from cnncost.cli.app import diagnose, run, terminal, write_file, write_to
 from cnncost.cli.options import Options, command
 from cnncost.core.files import check_writable
 
@@ -68,30 +68,67 @@ def measure(
     run(body)
 
 
-@command("output", "threads", "name")
+@command("timings", "prior", "output", "threads", "name", "as_json")
 def calibrate(
-    output: Optional[str],
-    threads: int,
+    timings: Annotated[Optional[str], typer.Option(
+        "--timings", metavar="FILE",
+        help="Fit to your own measured times of whole networks (CSV or YAML rows: model, "
+             "seconds, and batch, dtype, threads), e.g. from the target phone or GPU, instead "
+             "of timing micro-benchmarks here.")] = None,
+    prior: Annotated[Optional[str], typer.Option(
+        "--prior", metavar="NAME|FILE",
+        help="The profile the fit starts from and keeps what the data cannot determine "
+             "(default desktop_cpu; cnncost devices lists them).")] = None,
+    output: Optional[str] = None,
+    threads: int = 1,
     name: Annotated[Optional[str], typer.Option(
-        "--name", help="The profile's name (default: calibrated (this processor)).")] = None,
+        "--name", help="The profile's name (default: calibrated (this processor), or "
+                       "calibrated from FILE).")] = None,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Write the fit's report as JSON to standard output (the profile then "
+                       "goes to -o FILE).")] = False,
 ) -> None:
-    """Fit a device profile to this machine from measured micro-benchmarks (under a minute)."""
+    """Fit a device profile: to this machine's micro-benchmarks (under a minute), or with
+    --timings to your own timings of networks on any device. Writes the profile (YAML); the
+    fit's report goes to standard error, or as JSON to standard output with --json."""
 
     def body() -> str:
-        from cnncost.estimate.calibrate import calibrate as fit_profile
-        from cnncost.estimate.devices import device_yaml
+        import json
 
+        from cnncost.core.errors import UsageError
+        from cnncost.estimate import calibrate as fitting
+        from cnncost.estimate.devices import device_yaml, load_device
+
+        if as_json and not output:
+            raise UsageError("--json writes the report to standard output: give -o FILE for "
+                             "the profile")
+        if timings and threads != 1:
+            raise UsageError("--threads is for timing micro-benchmarks here; with --timings "
+                             "the rows say how many threads each was timed on")
         if output:
             check_writable(output)  # before a minute of measuring, not after
-        device, _ = fit_profile(threads=threads, progress=_progress())
-        if sys.stderr.isatty():
-            sys.stderr.write("\r" + " " * 50 + "\r")
+        start = load_device(prior) if prior else None
+        if timings:
+            device, report = fitting.from_timings(timings, start or load_device("desktop_cpu"))
+            message = fitting.describe(report)
+        else:
+            device, record = fitting.calibrate(threads=threads, progress=_progress(),
+                                               prior=start)
+            if sys.stderr.isatty():
+                sys.stderr.write("\r" + " " * 50 + "\r")
+            report = {"calibration": device.calibration, "micro_benchmarks": record}
+            message = (f"fitted '{device.name}' in {device.calibration['seconds']} s: "
+                       f"micro-benchmarks fitted to {device.calibration['rms_log_error']:.3f} "
+                       f"root-mean-square log error; fitted {device.calibration['fitted']}; "
+                       f"kept from {device.calibration['prior']}: {device.calibration['kept']}")
         if name:
             device = replace(device, name=name)
-        diagnose(f"fitted '{device.name}' in {device.calibration['seconds']} s: "
-                 f"micro-benchmarks fitted to {device.calibration['rms_log_error']:.3f} "
-                 f"root-mean-square log error")
-        return write_to(output, device_yaml(device))
+        text = device_yaml(device)
+        if as_json:
+            write_file(output, text)
+            return json.dumps(report, indent=2) + "\n"
+        diagnose(message)
+        return write_to(output, text)
 
     run(body)
 

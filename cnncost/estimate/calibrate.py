@@ -1,14 +1,19 @@
-"""Fit a device profile to the machine it runs on (``cnncost calibrate``).
+"""Fit a device profile: to this machine's micro-benchmarks (``cnncost calibrate``), or to
+the user's own timings of whole networks (``cnncost calibrate --timings FILE``).
 
 A short, fixed set of micro-benchmarks, single layers and short chains of the layers CNNs are
 made of (dense, pointwise, depthwise and grouped convs, linear layers, pooling, element-wise
 ops) at the sizes real networks use them, is built in code, exported to ONNX and timed with
-onnxruntime (cnncost.estimate.measure). The profile's free parameters (throughput per kind of layer,
-element-wise rate, memory and cache bandwidth, launch and per-inference overhead, overlap)
-are then fitted to the measured minimum times by Nelder-Mead on the squared log error: the
-estimate of a network is a sum of the same per-kernel terms (cnncost.passes.latency), so a profile
-fitted on its parts predicts the whole. Nothing here is fitted to the bundled architectures
-(benchmarks/bench_latency.py validates against them).
+onnxruntime (cnncost.estimate.measure). A timings file (cnncost.estimate.timings) gives
+measured times of whole networks instead, from any device.
+
+Either way one fit (fit()) starts from a prior profile and changes only the parameters the
+data determines (throughput per kind of layer, element-wise rate, memory and cache bandwidth,
+launch and per-inference overhead, overlap): those with enough leverage on the measured times,
+judged from the Jacobian at the prior. scipy's bounded least_squares fits them in log space,
+within limits (nothing overflows), with a robust loss on the log errors. The estimate of a
+network is a sum of the same per-kernel terms (cnncost.passes.latency), so a profile fitted
+on its parts predicts the whole. scipy is an optional extra (``cnncost[calibrate]``).
 """
 
 from __future__ import annotations
@@ -16,10 +21,12 @@ from __future__ import annotations
 import math
 import os
 import platform
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
+from cnncost.core.errors import Problem, SpecError, UsageError, optional_module
 from cnncost.frontends.builder import GraphBuilder, make_op
 from cnncost.core.ir import Graph
 from cnncost.passes.latency import KINDS, Device, Kernel, kernel_seconds
@@ -142,104 +149,373 @@ def _chain(name: str, shape: tuple[int, ...], op: str, layers: int) -> Bench:
 
 # -- fitting ---------------------------------------------------------------------------------
 
-# the free parameters, in log space: kind throughputs, element-wise rate, bandwidths, times
+# The parameters a fit may change: the multiply-add rate of each kind of layer (at fp32; the
+# profile's other dtypes keep their ratio to fp32), the element-wise rate, both bandwidths and
+# the launch and overhead times, each fitted as its logarithm, and the overlap, a share, as it
+# is. Each stays within its limits (read_device's ranges), so exp() never overflows and every
+# fitted profile reads back.
 PARAMETERS = (*KINDS, "vector_ops", "bandwidth", "cache_bandwidth", "launch", "overhead",
               "overlap")
-# where each may go (the overlap as a logit): the simplex roams freely, but the device it
-# stands for is clamped into these bounds before math.exp, so it never overflows and every
-# fitted profile reads back (cnncost.passes.latency.read_device's ranges)
-_KIND_RATE = (math.log(1e6), math.log(1e17))  # mult-adds per second (efficiency >= 1e-11)
-_PER_SECOND = (math.log(1e3), math.log(1e17))  # element-wise ops or bytes per second
-_TIME = (math.log(1e-9), 0.0)  # seconds
-BOUNDS = (_KIND_RATE,) * len(KINDS) + (_PER_SECOND,) * 3 + (_TIME, _TIME, (-30.0, 30.0))
+_KIND_RATE = (1e6, 1e17)  # mult-adds per second (an efficiency of at least 1e-11)
+_PER_SECOND = (1e3, 1e17)  # element-wise ops or bytes per second
+_TIME = (1e-9, 1.0)  # seconds
+LIMITS = {**dict.fromkeys(KINDS, _KIND_RATE),
+          **dict.fromkeys(("vector_ops", "bandwidth", "cache_bandwidth"), _PER_SECOND),
+          "launch": _TIME, "overhead": _TIME, "overlap": (0.0, 1.0)}
+SHARES = ("overlap",)  # fitted as they are; the rest as logarithms
+# Which parameters the data determines (determined()): a parameter's elasticity, the change
+# of a row's log time per change of its log (of itself, for a share), root-mean-square over
+# the rows, is at least MIN_INFLUENCE (one that moves every time by under 2% per e-fold
+# cannot be told from the noise of a timing); and what it adds beyond the parameters of
+# larger leverage (the pivoted QR's diagonal) is at least 1/MAX_CONDITION of the first's.
+# And each fitted parameter rests on ROWS_PER_PARAMETER rows at least (at least one is fitted
+# from 2 rows): on this machine, fits to 10 networks that changed every parameter the rows
+# could tell apart (4 to 7) matched those 10 closely and predicted the other networks worse
+# than the prior did (benchmarks/bench_calibrate.py).
+MIN_INFLUENCE = 0.02
+MAX_CONDITION = 30.0
+ROWS_PER_PARAMETER = 3
+F_SCALE = 0.1  # the robust loss (soft_l1): log errors beyond about 10% count linearly
+_STEP = 1e-3  # the finite-difference step of the elasticities
+_TINY = 1e-300  # a network with no work and no overhead: never log(0)
 
 
-def bounded(x: Sequence[float]) -> list[float]:
-    """``x`` clamped into BOUNDS."""
-    return [min(max(v, low), high) for v, (low, high) in zip(x, BOUNDS)]
+class NotDetermined(UsageError):
+    """Timings that determine none of a profile's parameters."""
 
 
-def _device(x: Sequence[float], cache_bytes: float, im2col: bool) -> Device:
-    x = bounded(x)
-    rates = {kind: math.exp(x[i]) for i, kind in enumerate(KINDS)}
-    # the peak is the fastest conv's rate; a linear layer at batch 1 is bound by streaming its
-    # weights, so its own rate is capped at the peak, not left to run off
-    peak = max(rate for kind, rate in rates.items() if kind != "linear")
-    rates["linear"] = min(rates["linear"], peak)
-    n = len(KINDS)
-    return Device(
-        name="calibrated", peak_mult_adds={"fp32": peak},
-        efficiency={kind: rate / peak for kind, rate in rates.items()},
-        vector_ops=math.exp(x[n]), bandwidth=math.exp(x[n + 1]),
-        cache_bytes=cache_bytes, cache_bandwidth=math.exp(x[n + 2]) if cache_bytes else 0.0,
-        launch=math.exp(x[n + 3]), overhead=math.exp(x[n + 4]),
-        overlap=1 / (1 + math.exp(-x[n + 5])), fuse=FUSE, im2col=im2col)
+def applicable(prior: Device) -> tuple[str, ...]:
+    """The parameters a fit from ``prior`` may change (a cache's bandwidth needs a cache)."""
+    return tuple(p for p in PARAMETERS if p != "cache_bandwidth" or prior.cache_bytes)
 
 
-def predict(work: Sequence[tuple[Kernel, ...]], device: Device) -> list[float]:
-    """Estimated seconds of each benchmark (its kernels' times and the overhead)."""
-    return [sum(kernel_seconds(k, device, "fp32") for k in ks) + device.overhead
-            for ks in work]
+def parameters_of(device: Device) -> dict[str, float]:
+    """The fit's parameters of a profile, by name, in their own units."""
+    values = {kind: device.throughput(kind, "fp32") for kind in KINDS}
+    values.update(vector_ops=device.vector_rate("fp32"), bandwidth=device.bandwidth,
+                  cache_bandwidth=device.cache_bandwidth, launch=device.launch,
+                  overhead=device.overhead, overlap=device.overlap)
+    return values
 
 
-def fit(work: Sequence[tuple[Kernel, ...]], seconds: Sequence[float],
-        cache_bytes: float = 0.0, im2col: bool = True) -> tuple[Device, float]:
-    """The device whose estimates are nearest the measured ``seconds`` (squared log error),
-    and the root-mean-square of the log errors. ``seconds`` are positive and finite."""
-    if not seconds or not all(0 < s < math.inf for s in seconds):
-        raise ValueError("fit() needs at least one time, each positive and finite")
-    logs = [math.log(s) for s in seconds]
+def with_parameters(prior: Device, values: Mapping[str, float]) -> Device:
+    """``prior`` with the parameters ``values`` names changed, the others as they are. The
+    peak is the fastest conv's rate; a linear layer at batch 1 is bound by streaming its
+    weights, so its own fitted rate is capped at the peak, not left to run off."""
+    changes: dict[str, Any] = {k: v for k, v in values.items() if k not in KINDS}
+    if any(kind in values for kind in KINDS):
+        rates = {kind: values.get(kind, prior.throughput(kind, "fp32")) for kind in KINDS}
+        peak = max(rate for kind, rate in rates.items()  # a kept linear rate stays as it is
+                   if kind != "linear" or "linear" not in values)
+        scale = peak / prior.peak_mult_adds["fp32"]
+        changes["peak_mult_adds"] = {dtype: peak if dtype == "fp32" else rate * scale
+                                     for dtype, rate in prior.peak_mult_adds.items()}
+        changes["efficiency"] = {kind: min(rate / peak, 1.0) for kind, rate in rates.items()}
+    if "bandwidth" in values and prior.threads is not None and prior.threads.bandwidth:
+        # what all threads reach together keeps its ratio to one thread's bandwidth
+        changes["threads"] = replace(prior.threads, bandwidth=prior.threads.bandwidth *
+                                     values["bandwidth"] / prior.bandwidth)
+    return replace(prior, **changes)
 
-    def loss(x: Sequence[float]) -> float:
-        device = _device(x, cache_bytes, im2col)  # bounded: every guess positive and finite
-        return sum((math.log(guess) - real) ** 2
-                   for guess, real in zip(predict(work, device), logs))
 
-    start = [math.log(3e10)] * len(KINDS) + [math.log(2e10), math.log(2e10), math.log(1e11),
-                                             math.log(2e-6), math.log(2e-5), 0.0]
-    best, value = nelder_mead(loss, start, step=1.0)
-    for step in (0.5, 0.25, 0.1):  # restarts: Nelder-Mead stalls in ridges
-        best, value = nelder_mead(loss, best, step=step)
-    return _device(best, cache_bytes, im2col), math.sqrt(value / len(seconds))
+def predict(work: Sequence[tuple[Kernel, ...]], device: Device,
+            dtypes: Sequence[str] | None = None) -> list[float]:
+    """Estimated seconds of each network or benchmark (its kernels' times and the overhead),
+    each in its dtype (fp32 by default)."""
+    dtypes = dtypes or ("fp32",) * len(work)
+    return [sum(kernel_seconds(k, device, dtype) for k in ks) + device.overhead
+            for ks, dtype in zip(work, dtypes)]
 
 
-def nelder_mead(f: Callable[[list[float]], float], start: Sequence[float], step: float = 0.5,
-                iterations: int = 1500, tolerance: float = 1e-10) -> tuple[list[float], float]:
-    """The minimum of ``f`` near ``start`` by the Nelder-Mead simplex method."""
-    n = len(start)
-    points = [list(start)] + [[v + (step if i == j else 0.0) for j, v in enumerate(start)]
-                              for i in range(n)]
-    values = [f(p) for p in points]
-    for _ in range(iterations):
-        order = sorted(range(n + 1), key=values.__getitem__)
-        points, values = [points[i] for i in order], [values[i] for i in order]
-        if values[-1] - values[0] <= tolerance * (abs(values[0]) + tolerance):
-            break
-        centre = [sum(p[j] for p in points[:-1]) / n for j in range(n)]
-        worst = points[-1]
+def _log_times(work: Sequence[tuple[Kernel, ...]], device: Device,
+               dtypes: Sequence[str]) -> Any:
+    import numpy as np
 
-        def towards(t: float) -> list[float]:
-            return [c + t * (c - w) for c, w in zip(centre, worst)]
+    return np.log(np.maximum(predict(work, device, dtypes), _TINY))
 
-        reflected = towards(1.0)
-        fr = f(reflected)
-        if fr < values[0]:
-            expanded = towards(2.0)
-            fe = f(expanded)
-            points[-1], values[-1] = (expanded, fe) if fe < fr else (reflected, fr)
-        elif fr < values[-2]:
-            points[-1], values[-1] = reflected, fr
+
+def _to_x(name: str, value: float) -> float:
+    low, high = LIMITS[name]
+    value = min(max(value, low), high)
+    return value if name in SHARES else math.log(value)
+
+
+def _from_x(name: str, x: float) -> float:
+    low, high = LIMITS[name]
+    if name in SHARES:
+        return float(min(max(x, low), high))
+    return math.exp(min(max(x, math.log(low)), math.log(high)))  # bounded: never overflows
+
+
+def elasticities(work: Sequence[tuple[Kernel, ...]], prior: Device,
+                 dtypes: Sequence[str] | None = None,
+                 names: Sequence[str] | None = None) -> Any:
+    """The Jacobian at ``prior``: per row and parameter, the change of the row's log time per
+    change of the parameter's log (of the parameter, for a share), by central differences."""
+    import numpy as np
+
+    dtypes = dtypes or ("fp32",) * len(work)
+    names = applicable(prior) if names is None else names
+    start = parameters_of(prior)
+    columns = []
+    for name in names:
+        value = start[name]
+        if name in SHARES:
+            low, high = max(value - _STEP, 0.0), min(value + _STEP, 1.0)
+            span = high - low
         else:
-            contracted = towards(-0.5)
-            fc = f(contracted)
-            if fc < values[-1]:
-                points[-1], values[-1] = contracted, fc
-            else:  # shrink towards the best
-                points = [points[0]] + [[b + 0.5 * (v - b) for b, v in zip(points[0], p)]
-                                        for p in points[1:]]
-                values = [values[0]] + [f(p) for p in points[1:]]
-    i = min(range(n + 1), key=values.__getitem__)
-    return points[i], values[i]
+            low, high, span = value * math.exp(-_STEP), value * math.exp(_STEP), 2 * _STEP
+        columns.append((_log_times(work, with_parameters(prior, {name: high}), dtypes) -
+                        _log_times(work, with_parameters(prior, {name: low}), dtypes)) / span)
+    return np.array(columns).T.reshape(len(work), len(names))
+
+
+def determined(work: Sequence[tuple[Kernel, ...]], prior: Device,
+               dtypes: Sequence[str] | None = None) -> tuple[str, ...]:
+    """The parameters these networks' times determine, largest leverage first: those with
+    enough influence (MIN_INFLUENCE), chosen in the order of a QR factorisation with column
+    pivoting of the elasticities at the prior while each adds enough of its own
+    (MAX_CONDITION), one per ROWS_PER_PARAMETER rows and at most one fewer than the rows (so
+    that every fit has a row to spare); () when none is."""
+    import numpy as np
+    from scipy.linalg import qr
+
+    rows = len(work)
+    if rows < 2:
+        return ()
+    names = applicable(prior)
+    jacobian = elasticities(work, prior, dtypes, names)
+    scale = math.sqrt(rows)
+    strong = [j for j in range(len(names))
+              if np.linalg.norm(jacobian[:, j]) / scale >= MIN_INFLUENCE]
+    if not strong:
+        return ()
+    r, order = qr(jacobian[:, strong], mode="r", pivoting=True)
+    diagonal = np.abs(np.diag(r))
+    most = min(max(1, rows // ROWS_PER_PARAMETER), rows - 1)
+    chosen: list[str] = []
+    for i, size in enumerate(diagonal):
+        if (len(chosen) >= most or size < diagonal[0] / MAX_CONDITION or
+                size / scale < MIN_INFLUENCE):
+            break
+        chosen.append(names[strong[order[i]]])
+    return tuple(chosen)
+
+
+@dataclass(frozen=True)
+class Fit:
+    """A fitted profile, which of its parameters were fitted and which kept at the prior's
+    figures, and the root-mean-square log error of the fitted times."""
+
+    device: Device
+    fitted: tuple[str, ...]
+    kept: tuple[str, ...]
+    rms_log_error: float
+
+
+def fit(work: Sequence[tuple[Kernel, ...]], seconds: Sequence[float], prior: Device,
+        dtypes: Sequence[str] | None = None) -> Fit:
+    """The profile nearest the measured ``seconds`` of the networks or benchmarks ``work``
+    (their kernels; each row in its dtype), starting from ``prior`` and changing only the
+    parameters the data determines (determined()): scipy's bounded least_squares on the log
+    errors with a robust loss (soft_l1), the parameters in log space within LIMITS.
+    NotDetermined when the data determines none; ValueError unless there is one positive,
+    finite time per row."""
+    if not seconds or len(seconds) != len(work) or \
+            not all(0 < s < math.inf for s in seconds):
+        raise ValueError("fit() needs one time per row, each positive and finite")
+    optional_module("scipy", "fitting a profile needs scipy", "calibrate")
+    import numpy as np
+    from scipy.optimize import least_squares
+
+    dtypes = tuple(dtypes or ("fp32",) * len(work))
+    names = determined(work, prior, dtypes)
+    if not names:
+        few = len(work) < 2
+        raise NotDetermined(Problem(
+            f"{len(work)} timing{'s determine' if len(work) != 1 else ' determines'} none "
+            f"of the profile's parameters: " +
+            ("a fit needs a row more than the parameters it fits" if few else
+             f"none changes these estimated times by {MIN_INFLUENCE:.0%} per e-fold"),
+            hint="time at least 2 networks of different kinds and sizes (10 or more make a "
+                 "good fit), or use the prior profile as it is"))
+    logs = np.log(np.asarray(seconds, dtype=float))
+    start = parameters_of(prior)
+    x0 = np.array([_to_x(name, start[name]) for name in names])
+    bounds = [[_to_x(name, LIMITS[name][side]) for name in names] for side in (0, 1)]
+
+    def values(x: Sequence[float]) -> dict[str, float]:
+        return {name: _from_x(name, v) for name, v in zip(names, x)}
+
+    def residuals(x: Sequence[float]) -> Any:
+        return _log_times(work, with_parameters(prior, values(x)), dtypes) - logs
+
+    result = least_squares(residuals, x0, bounds=bounds, loss="soft_l1", f_scale=F_SCALE)
+    device = replace(with_parameters(prior, values(result.x)), file="", calibration={})
+    error = residuals(result.x)
+    return Fit(device, names, tuple(p for p in applicable(prior) if p not in names),
+               float(np.sqrt(np.mean(error ** 2))))
+
+
+# -- how well a fit predicts rows it has not seen ---------------------------------------------
+
+@dataclass(frozen=True)
+class HeldOut:
+    """Leave-one-out: each row predicted by a fit to the others; the median of |predicted /
+    measured - 1| and the Spearman rank correlation of the predictions with the measured
+    times (None when undefined: fewer than 2 rows or all alike)."""
+
+    predictions: tuple[float, ...]
+    median_error: float
+    spearman: float | None
+
+
+def spearman(a: Sequence[float], b: Sequence[float]) -> float | None:
+    """Spearman's rank correlation (ties at their mean rank), None when undefined."""
+    from scipy.stats import spearmanr
+
+    if len(a) < 2:
+        return None
+    value = float(spearmanr(a, b)[0])
+    return value if math.isfinite(value) else None
+
+
+def held_out(seconds: Sequence[float],
+             predict_one: Callable[[list[int], int], float]) -> HeldOut | None:
+    """Leave-one-out figures of a predictor: ``predict_one(train, i)`` predicts row ``i``
+    from the rows ``train``; None when a fit to one fewer row is refused (NotDetermined)."""
+    import statistics
+
+    predictions = []
+    for i in range(len(seconds)):
+        try:
+            predictions.append(predict_one([j for j in range(len(seconds)) if j != i], i))
+        except NotDetermined:
+            return None
+    errors = [abs(p / s - 1) for p, s in zip(predictions, seconds)]
+    return HeldOut(tuple(predictions), statistics.median(errors),
+                   spearman(predictions, seconds))
+
+
+def profile_predictor(work: Sequence[tuple[Kernel, ...]], seconds: Sequence[float],
+                      prior: Device, dtypes: Sequence[str] | None = None
+                      ) -> Callable[[list[int], int], float]:
+    """held_out's predictor for the fit: fit() to the training rows, then estimate row i."""
+    dtypes = dtypes or ("fp32",) * len(work)
+
+    def predict_one(train: list[int], i: int) -> float:
+        result = fit([work[j] for j in train], [seconds[j] for j in train], prior,
+                     [dtypes[j] for j in train])
+        return predict([work[i]], result.device, [dtypes[i]])[0]
+
+    return predict_one
+
+
+def scaled_predictor(counts: Sequence[float], seconds: Sequence[float]
+                     ) -> Callable[[list[int], int], float]:
+    """held_out's predictor for a count (mult_adds) times one fitted constant: the median of
+    the training rows' seconds per count."""
+    import statistics
+
+    def predict_one(train: list[int], i: int) -> float:
+        ratios = [seconds[j] / counts[j] for j in train if counts[j] > 0]
+        if not ratios:
+            raise NotDetermined(Problem("no training row has multiply-adds"))
+        return statistics.median(ratios) * counts[i]
+
+    return predict_one
+
+
+# -- a profile from the user's own timings -----------------------------------------------------
+
+def from_timings(path: str, prior: Device, *, leave_one_out: bool = True
+                 ) -> tuple[Device, dict[str, Any]]:
+    """A profile fitted to the timings file ``path`` (cnncost.estimate.timings) from
+    ``prior``, and a report: what was fitted and kept, the fit's error, and (with
+    ``leave_one_out``) the held-out error and rank correlation of the fit and of mult_adds
+    times one constant. SpecError for a bad file, NotDetermined when the rows determine no
+    parameter."""
+    import time
+
+    from cnncost.core.version import __version__
+    from cnncost.estimate.timings import read_timings, timed_graphs
+
+    rows = read_timings(path)
+    for row in rows[1:]:
+        if row.threads != rows[0].threads:
+            raise SpecError(Problem(
+                f"this row was timed on {row.threads} threads and the first on "
+                f"{rows[0].threads}: a profile is for one thread count", row.where("threads"),
+                hint="fit one profile per thread count, from the rows timed with it"))
+    graphs = timed_graphs(rows, Path(path).parent)
+    if prior.threads is not None:  # the prior's threads model, at the rows' thread count
+        prior = replace(prior, threads=replace(prior.threads, count=rows[0].threads))
+    dtypes = [prior.computes_in(row.dtype) for row in rows]  # as the estimate computes them
+    work = [kernels(graph, prior.fuse, dtype) for graph, dtype in zip(graphs, dtypes)]
+    seconds = [row.seconds for row in rows]
+    try:
+        result = fit(work, seconds, prior, dtypes)
+    except NotDetermined as exc:
+        raise NotDetermined(Problem(f"{path}: {exc.problems[0].message}", rows[0].loc,
+                                    exc.problems[0].hint)) from None
+    mult_adds = [sum(k.mult_adds for k in ks) for ks in work]
+    checks = {}
+    if leave_one_out:
+        checks = {"profile": held_out(seconds, profile_predictor(work, seconds, prior, dtypes)),
+                  "mult_adds": held_out(seconds, scaled_predictor(mult_adds, seconds))}
+    fitted = predict(work, result.device, dtypes)
+    report: dict[str, Any] = {
+        "timings": str(path), "rows": len(rows), "prior": prior.name,
+        "fitted": list(result.fitted), "kept": list(result.kept),
+        "rms_log_error": result.rms_log_error,
+        "leave_one_out": {name: None if check is None else
+                          {"median_error": check.median_error, "spearman": check.spearman}
+                          for name, check in checks.items()},
+        "models": [{"model": row.label, "measured": row.seconds, "fitted": guess,
+                    **({"held_out": checks["profile"].predictions[i]}
+                       if checks.get("profile") else {})}
+                   for i, (row, guess) in enumerate(zip(rows, fitted))]}
+    record: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d"), "timings": str(path), "rows": len(rows),
+        "threads": rows[0].threads, "prior": prior.name,
+        "fitted": ", ".join(result.fitted), "kept": ", ".join(result.kept) or "none",
+        "rms_log_error": round(result.rms_log_error, 4)}
+    for name, check in checks.items():
+        if check is not None:
+            record[f"{name}_loo_median_error"] = round(check.median_error, 4)
+            if check.spearman is not None:
+                record[f"{name}_loo_spearman"] = round(check.spearman, 4)
+    record["models"] = "; ".join(f"{row.label} {row.seconds:.4g} s" for row in rows)
+    device = replace(
+        result.device, name=f"calibrated from {Path(path).name}",
+        description=f"{prior.name} fitted by cnncost {__version__} calibrate --timings to "
+                    f"{len(rows)} measured networks",
+        sources=(f"fitted ({', '.join(result.fitted)}) to the {len(rows)} timings of "
+                 f"{path}, listed under calibration",
+                 f"kept from the prior profile {prior.name}: {', '.join(result.kept) or 'none'}",
+                 *(f"prior {prior.name}: {s}" for s in prior.sources)),
+        calibration=record)
+    return device, report
+
+
+def describe(report: dict[str, Any]) -> str:
+    """The report of a fit to timings, as lines for standard error."""
+
+    def check(name: str, what: str) -> str:
+        figures = report["leave_one_out"].get(name)
+        if figures is None:
+            return f"  {what}: leave-one-out needs more rows"
+        rank = "n/a" if figures["spearman"] is None else f"{figures['spearman']:.3f}"
+        return f"  {what}: median error {figures['median_error']:.1%}, Spearman {rank}"
+
+    lines = [f"fitted {', '.join(report['fitted'])} to {report['rows']} timings "
+             f"(root-mean-square log error {report['rms_log_error']:.3f}); kept from "
+             f"{report['prior']}: {', '.join(report['kept']) or 'none'}"]
+    if report["leave_one_out"]:
+        lines.append("leave-one-out (each row predicted by a fit to the others):")
+        lines.append(check("profile", "the fitted profile"))
+        lines.append(check("mult_adds", "mult_adds x one constant"))
+    return "\n".join(lines)
 
 
 # -- the machine -----------------------------------------------------------------------------
@@ -280,16 +556,29 @@ def processor() -> str:
     return platform.processor() or platform.machine()
 
 
+def machine_prior(prior: Device, cache_bytes: float) -> Device:
+    """``prior`` as onnxruntime on this CPU runs it: BN folded and activations fused, im2col,
+    and the machine's cache (its bandwidth the prior's, or 3x the memory's: an assumption)."""
+    bandwidth = prior.cache_bandwidth or 3 * prior.bandwidth
+    return replace(prior, fuse=FUSE, im2col=True, cache_bytes=cache_bytes,
+                   cache_bandwidth=bandwidth if cache_bytes else 0.0)
+
+
 def calibrate(*, threads: int = 1, seconds_per_bench: float = 0.25,
-              progress: Callable[[str], None] | None = None) -> tuple[Device, dict[str, Any]]:
-    """Measure the micro-benchmarks on this machine and fit a profile to them; the profile
-    and a record of what was measured (name: measured and fitted seconds)."""
+              progress: Callable[[str], None] | None = None,
+              prior: Device | None = None) -> tuple[Device, dict[str, Any]]:
+    """Measure the micro-benchmarks on this machine and fit a profile to them, from ``prior``
+    (desktop_cpu by default); the profile and a record of what was measured (name: measured
+    and fitted seconds)."""
     import time
 
     from cnncost.core.version import __version__
+    from cnncost.estimate.devices import load_device
     from cnncost.estimate.measure import model_source, runtime, session, time_session
 
-    ort = runtime()  # first: a missing onnxruntime is said before any work
+    ort = runtime()  # first: a missing onnxruntime or scipy is said before any work
+    optional_module("scipy", "fitting a profile needs scipy", "calibrate")
+    prior = machine_prior(prior or load_device("desktop_cpu"), cache_size())
     started = time.perf_counter()
     benches = micro_benchmarks()
     measured, work = [], []
@@ -302,18 +591,22 @@ def calibrate(*, threads: int = 1, seconds_per_bench: float = 0.25,
                               threads=threads, name=what)
         measured.append(max(timing.min, 1e-9))  # never 0, below the clock's resolution
         work.append(kernels(bench.graph, FUSE))
-    cache = cache_size()
-    device, error = fit(work, measured, cache)
-    fitted = predict(work, device)
+    result = fit(work, measured, prior)
+    fitted = predict(work, result.device)
     name = f"calibrated ({processor()}, {threads} thread{'s' if threads > 1 else ''})"
+    kept = ", ".join(result.kept) or "none"
     device = replace(
-        device, name=name,
+        result.device, name=name,
         description=f"fitted by cnncost {__version__} calibrate on {processor()}, "
                     f"onnxruntime {ort.__version__}, {threads} thread(s), "
                     f"{len(benches)} micro-benchmarks",
+        sources=(f"fitted ({', '.join(result.fitted)}) to {len(benches)} micro-benchmarks "
+                 f"timed on this machine; cache size: its last-level cache",
+                 f"kept from the prior profile {prior.name}: {kept}"),
         calibration={"date": time.strftime("%Y-%m-%d"), "runtime": f"onnxruntime {ort.__version__}",
                      "threads": threads, "micro_benchmarks": len(benches),
-                     "rms_log_error": round(error, 4),
+                     "prior": prior.name, "fitted": ", ".join(result.fitted), "kept": kept,
+                     "rms_log_error": round(result.rms_log_error, 4),
                      "seconds": round(time.perf_counter() - started, 1)})
     record = {b.name: {"measured": m, "fitted": f} for b, m, f in zip(benches, measured, fitted)}
     return device, record

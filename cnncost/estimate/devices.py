@@ -11,11 +11,14 @@ from typing import Any
 
 from cnncost.core.errors import Problem, SpecError, UsageError, shown, suggest
 from cnncost.core.settings import DTYPES
-from cnncost.passes.latency import KINDS, Device
+from cnncost.passes.latency import KINDS, WINOGRAD_TRANSFORMS, Device, Threads
 
 PROFILE_KEYS = ("name", "description", "sources", "peak_mult_adds", "vector_ops", "bandwidth",
                 "cache", "launch", "overhead", "overlap", "im2col", "fuse", "efficiency",
-                "calibration")
+                "threads", "compute_dtype", "winograd", "calibration")
+THREAD_KEYS = ("count", "efficiency", "grain", "sync", "bandwidth")
+MAX_THREADS = 1024
+OVERRIDES = ("threads",)  # what a device reference may change: desktop_cpu@threads=8
 
 
 def devices_root() -> Path:
@@ -35,6 +38,9 @@ def load_device(ref: str) -> Device:
         raise UsageError(Problem(f"a device is a profile name or a file, not {shown(repr(ref))}",
                                  hint="cnncost devices lists the bundled profiles"))
     text = str(ref)
+    base, at, changes = text.rpartition("@")
+    if at and base and "=" in changes and not is_file(text):
+        return with_overrides(load_device(base), changes)
     if is_file(text) or "/" in text or text.endswith((".yaml", ".yml")):
         return read_device(Path(text))  # a file, or a path that names none: read_text says
     path = bundled_devices().get(text)
@@ -43,6 +49,32 @@ def load_device(ref: str) -> Device:
                                  hint=(suggest(text, bundled_devices(), listing=True) +
                                        " (cnncost devices lists them)").strip()))
     return read_device(path)
+
+
+def with_overrides(device: Device, changes: str) -> Device:
+    """A profile run as a reference's ``@name=value,...`` says (``desktop_cpu@threads=8``):
+    the thread count of a CPU profile with a ``threads:`` section. Its name says so, so that a
+    baseline estimated on another thread count is refused like one from another device."""
+    from dataclasses import replace
+
+    for change in changes.split(","):
+        name, _, value = (part.strip() for part in change.partition("="))
+        if name not in OVERRIDES:
+            raise UsageError(Problem(f"a device reference can set {', '.join(OVERRIDES)}, not "
+                                     f"{shown(repr(name))}",
+                                     hint=(suggest(name, OVERRIDES) or
+                                           "e.g. --device desktop_cpu@threads=8")))
+        if not value.isdigit() or not 1 <= int(value) <= MAX_THREADS:
+            raise UsageError(Problem(f"threads is a whole number from 1 to {MAX_THREADS}, not "
+                                     f"{shown(repr(value))}", hint="e.g. desktop_cpu@threads=8"))
+        if device.threads is None:
+            raise UsageError(Problem(
+                f"{device.name} has no threads: section, so it cannot run on other threads",
+                hint="a CPU profile states how its runtime splits kernels (threads: {count: 1, "
+                     "efficiency: ..., grain: ..., sync: ...}); cnncost docs latency"))
+        device = replace(device, threads=replace(device.threads, count=int(value)))
+    count = device.threads.count if device.threads else 1
+    return replace(device, name=f"{device.name.partition('@')[0]}@threads={count}")
 
 
 FIGURE_HINT = "write a plain number in SI units (per second, seconds, bytes): 484e9, 5e-6"
@@ -195,6 +227,16 @@ def read_device(path: Path) -> Device:
     if fuse not in FUSE_MODES:
         problems.add(f"fuse is none or bn-act, not {_kind(fuse)}", doc.where("fuse"),
                      hint=suggest(str(fuse), FUSE_MODES))
+    threads = _threads(read, doc)
+    compute_dtype = read.text(doc, "compute_dtype", "")
+    if compute_dtype and compute_dtype not in DTYPE_KEYS:
+        problems.add(f"compute_dtype is one of {', '.join(DTYPE_KEYS)}, not "
+                     f"{_kind(compute_dtype)}", doc.where("compute_dtype"),
+                     hint=suggest(compute_dtype, DTYPE_KEYS))
+    elif compute_dtype and raw_peak is not None and compute_dtype not in raw_peak:
+        problems.add(f"compute_dtype {compute_dtype} needs its rate: peak_mult_adds has no "
+                     f"{compute_dtype}", doc.where("compute_dtype"),
+                     hint=f"add it: peak_mult_adds: {{fp32: ..., {compute_dtype}: ...}}")
     calibration = read.record(doc, "calibration")
     device = Device(
         name=read.text(doc, "name", path.stem), peak_mult_adds=peak,
@@ -205,12 +247,70 @@ def read_device(path: Path) -> Device:
         cache_bytes=cache_bytes if cache is not None else 0.0,
         cache_bandwidth=cache_bandwidth if cache is not None else 0.0,
         overlap=read.number(doc, "overlap", high=1.0, default=1.0), fuse=str(fuse),
-        im2col=im2col is True, efficiency=efficiency,
+        im2col=im2col is True, efficiency=efficiency, threads=threads,
+        compute_dtype="" if compute_dtype == "fp32" else compute_dtype,
+        winograd=_winograd(problems, doc),
         description=read.text(doc, "description", ""), sources=read.texts(doc, "sources"),
         calibration=calibration, file=str(path))
     if problems:
         raise SpecError(problems)
     return device
+
+
+def _threads(read: _Reader, doc: Any) -> Threads | None:
+    """The ``threads:`` section: how the runtime splits each kernel (None when absent)."""
+    raw = read.section(doc, "threads", THREAD_KEYS, "how kernels are split over threads")
+    if raw is None:
+        return None
+    count = read.number(raw, "count", low=1.0, high=MAX_THREADS, positive=True,
+                        required=True, default=1.0)
+    if count != int(count):
+        read.problems.add(f"must be a whole number of threads, not {count:g}",
+                          raw.where("count"))
+    bandwidth = read.number(raw, "bandwidth", low=1.0)
+    if 0 < bandwidth < figure_or(doc.get("bandwidth")):
+        read.problems.add(f"the threads together reach at least one thread's bandwidth "
+                          f"({doc.get('bandwidth')}), not {bandwidth:g}", raw.where("bandwidth"),
+                          hint="threads.bandwidth is main memory for all threads together")
+    return Threads(count=int(count),
+                   efficiency=read.number(raw, "efficiency", low=1e-12, high=1.0,
+                                          positive=True, default=1.0),
+                   grain=read.number(raw, "grain"), sync=read.number(raw, "sync", high=1.0),
+                   bandwidth=bandwidth)
+
+
+def figure_or(raw: Any, default: float = 0.0) -> float:
+    """A figure, or ``default`` when it is none (its own problem is reported where it is)."""
+    try:
+        return figure(raw)
+    except ValueError:
+        return default
+
+
+WINOGRAD_HINT = ("winograd: none, or the output tile of F(m x m, 3x3): winograd: {tile: 2} "
+                 "(2.25x fewer multiplies) or {tile: 4} (4x)")
+
+
+def _winograd(problems: Any, doc: Any) -> int:
+    """The ``winograd:`` key: ``none`` (or absent) is 0, ``{tile: m}`` is m."""
+    value = doc.get("winograd", "none")
+    if value == "none":
+        return 0
+    if not isinstance(value, dict):
+        problems.add(f"expected none or a mapping {{tile: 2}}, not {_kind(value)}",
+                     doc.where("winograd"), hint=WINOGRAD_HINT)
+        return 0
+    problems.unknown_keys(value, ("tile",))
+    if "tile" not in value:
+        problems.add("missing 'tile'", value.loc, hint=WINOGRAD_HINT)
+        return 0
+    tile = value["tile"]
+    if isinstance(tile, bool) or not isinstance(tile, (int, float)) or \
+            tile not in WINOGRAD_TRANSFORMS:
+        problems.add(f"tile is {' or '.join(map(str, WINOGRAD_TRANSFORMS))}, not "
+                     f"{_kind(tile)}", value.where("tile"), hint=WINOGRAD_HINT)
+        return 0
+    return int(tile)
 
 
 def device_yaml(device: Device) -> str:
@@ -236,6 +336,15 @@ def device_yaml(device: Device) -> str:
     if device.efficiency:
         lines.append("efficiency: {" + ", ".join(f"{k}: {v:.10g}" for k, v in
                                                  device.efficiency.items()) + "}")
+    if device.threads is not None:
+        t = device.threads
+        lines.append(f"threads: {{count: {t.count}, efficiency: {t.efficiency:.10g}, "
+                     f"grain: {t.grain:.10g}, sync: {t.sync:.10g}, "
+                     f"bandwidth: {t.bandwidth:.10g}}}")
+    if device.compute_dtype:
+        lines.append(f"compute_dtype: {device.compute_dtype}")
+    if device.winograd:
+        lines.append(f"winograd: {{tile: {device.winograd}}}")
     if device.calibration:
         lines.append("calibration:")
         lines += [f"  {k}: {yaml_scalar(v)}" for k, v in device.calibration.items()]

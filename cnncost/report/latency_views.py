@@ -17,8 +17,20 @@ def device_row(d: Device) -> dict[str, Any]:
             "cache_bytes": d.cache_bytes, "cache_bandwidth": d.cache_bandwidth,
             "vector_ops": d.vector_ops, "launch": d.launch, "overhead": d.overhead,
             "overlap": d.overlap, "im2col": d.im2col, "fuse": d.fuse,
-            "efficiency": dict(d.efficiency), "sources": list(d.sources),
-            "calibration": dict(d.calibration)}
+            "efficiency": dict(d.efficiency),
+            "threads": vars(d.threads).copy() if d.threads is not None else None,
+            "compute_dtype": d.compute_dtype or None, "winograd": d.winograd or None,
+            "sources": list(d.sources), "calibration": dict(d.calibration)}
+
+
+def _runs(d: Device) -> str | None:
+    """How the device runs a model beyond its rates: threads, fp16 arithmetic, Winograd."""
+    parts = [f"{d.threads.count} thread{'s' if d.threads.count > 1 else ''}"] if d.threads else []
+    if d.compute_dtype:
+        parts.append(f"fp32 as {d.compute_dtype}")
+    if d.winograd:
+        parts.append(f"Winograd F({d.winograd}x{d.winograd},3x3)")
+    return ", ".join(parts) or None
 
 
 def _rate(value: float, unit: str) -> str:
@@ -34,8 +46,8 @@ def devices_text(devices: dict[str, Device], fmt: str, terminal: Terminal = Term
     if fmt == "json":
         return render.to_json({**envelope("devices", convention()), "devices": rows})
     shown = [{**r, "peak": _rate(r["peak_mult_adds"]["fp32"], ""),
-              "memory": _rate(r["bandwidth"], "B"),
-              "cache": int(r["cache_bytes"]) or None} for r in rows]
+              "memory": _rate(r["bandwidth"], "B"), "runs": _runs(d),
+              "cache": int(r["cache_bytes"]) or None} for r, d in zip(rows, devices.values())]
     table = Table(
         title="device profiles (cnncost analyze --device NAME; cnncost docs latency)",
         columns=(Column("name", "name", TEXT, wrap=False),
@@ -44,6 +56,7 @@ def devices_text(devices: dict[str, Device], fmt: str, terminal: Terminal = Term
                  Column("cache", "cache", BYTES, optional=2),
                  Column("launch", "launch", SECONDS, optional=3),
                  Column("fuse", "fuses", TEXT, optional=1),
+                 Column("runs", "runs", TEXT, optional=2),
                  Column("description", "description", TEXT)),
         rows=tuple(shown),
         notes=("every figure's source is in the profile's sources: (cnncost devices "
