@@ -24,6 +24,8 @@ correlation with the measured latencies, and the median of |predicted / measured
   whole-network fit, cnncost.estimate.calibrate.fit, from the class profile as the prior.
 
 Beside them, HELP's Table 3 (Spearman from 10 samples on its six unseen devices; FLOPs row).
+``--explain`` also prints, per device, what each op costs on an edge beyond a ``none`` there,
+measured and estimated (edge_costs): where the estimate's relative prices are wrong.
 
 How it is fast: in every NAS-Bench-201 network, a cell's edge runs the same kernels whatever
 the other edges are (no kernel fuses across a node: every node is read by two or more edges
@@ -45,6 +47,7 @@ import statistics
 import sys
 import time
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +85,15 @@ CLASSES: dict[str, tuple[int, str, str]] = {
     "fpga": (1, PHONE, "simulated FPGA: no class profile; phone_soc as a stand-in prior"),
 }
 # HELP, Table 3 (README of HayeonLee/HELP): Spearman on the six unseen devices.
+# The runtime HELP timed its desktop CPUs with is not stated either; what it timed is xautodl's
+# PyTorch TinyNetwork, and on the desktop GPUs the class profile already runs it unfused
+# (gtx1080ti: cuDNN, no fusion). PyTorch eager runs every module as its own kernel: BN after
+# a conv is not folded into it. So on the Xeons the class profile runs without fusion too
+# (the profile's own `fuse: bn-act` is onnxruntime's). An assumption about the runtime, not a
+# fitted figure: each edge's kernel count, measured. On HELP's Xeons an edge costs about its
+# kernels: relu-conv-bn (3 kernels) about 7x a `none` edge (1 kernel) whatever the conv's
+# size, a 3x3 conv only 1.4x a 1x1 (docs/latency.md).
+UNFUSED = {"gold_6226", "gold_6240", "silver_4114", "silver_4210r"}
 HELP_TABLE3 = {  # device: (FLOPs, HELP from 10 samples)
     "titan_rtx_256": (0.950, 0.987), "gold_6226": (0.826, 0.989), "pixel2": (0.765, 0.802),
     "raspi4": (0.846, 0.890), "eyeriss": (0.437, 0.940), "fpga": (0.900, 0.985)}
@@ -210,6 +222,20 @@ def calibrated(prior: Any, comp: Composition, codes: np.ndarray, measured: np.nd
     return comp.seconds(result.device, codes) * 1000, ",".join(result.fitted)
 
 
+def edge_costs(codes: np.ndarray, seconds: np.ndarray) -> np.ndarray:
+    """What each op costs on an edge, beyond a `none` there, as a share of what a 3x3 conv
+    costs: a least-squares fit of the cells' times as a sum of one term per edge and op
+    (30 terms), averaged over the six edges. Rows skip, conv 1x1, conv 3x3, avg pool."""
+    ok = seconds > 0
+    design = np.zeros((int(ok.sum()), 30))
+    rows = np.arange(design.shape[0])
+    for k in range(6):
+        design[rows, k * 5 + codes[ok, k]] = 1
+    terms = np.linalg.lstsq(design, seconds[ok], rcond=None)[0].reshape(6, 5)
+    beyond = (terms - terms[:, :1]).mean(axis=0)
+    return beyond[1:] / beyond[3]
+
+
 def full_sweep() -> None:
     """The whole space as one sweep (as `cnncost sweep` runs it): its row count and time, and
     its mult_adds and mem_access against the composition, cell by cell."""
@@ -228,7 +254,7 @@ def full_sweep() -> None:
 
 
 def run(root: Path, draws: int, samples: int, seed: int, only: list[str],
-        protocol: str) -> int:
+        protocol: str, explain: bool = False) -> int:
     started = time.perf_counter()
     codes, latency = help_data(root)
     devices = [d for d in latency if not only or d in only]
@@ -248,10 +274,14 @@ def run(root: Path, draws: int, samples: int, seed: int, only: list[str],
 
     rng = random.Random(seed)
     rows = []
+    explained: list[tuple[str, np.ndarray, np.ndarray]] = []
     for name in devices:
         batch, profile, why = CLASSES[name]
         measured = latency[name]
         prior = load_device(profile)
+        if name in UNFUSED:
+            prior = replace(prior, fuse="none")
+            profile = f"{profile}, fuse none"
         counting = composition(batch, "none")
         mult_adds = counting.counts(codes, "mult_adds")
         mem_access = counting.counts(codes, "bytes") / 4
@@ -275,7 +305,18 @@ def run(root: Path, draws: int, samples: int, seed: int, only: list[str],
                 figures["calibrated"].append((spearman(guess[test], measured[test]),
                                               median_error(guess[test], measured[test])))
         rows.append((name, profile, why, figures, fitted))
+        if explain:
+            explained.append((name, edge_costs(codes, measured), edge_costs(codes, estimate)))
     report(rows, draws, samples)
+    if explain:
+        print("\nWhat an op costs on an edge beyond a `none` there, as a share of a 3x3 conv's "
+              "(a sum of one term per edge and op fitted to all cells' times; the mean over "
+              "the six edges): measured / the uncalibrated estimate\n")
+        print("| device | skip | conv 1x1 | conv 3x3 | avg pool |")
+        print("|---|---|---|---|---|")
+        for name, real, guess in explained:
+            print(f"| {name} | " + " | ".join(f"{a:.2f} / {b:.2f}" for a, b in zip(real, guess))
+                  + " |")
     tested = "HELP's 800 test cells" if protocol == "help" else f"all {len(codes)} cells"
     print(f"\n{tested} (--protocol {protocol}), {len(devices)} device settings, {draws} draws "
           f"of {samples} training cells (seed {seed}); {time.perf_counter() - started:.0f} s")
@@ -340,6 +381,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--devices", default="", help="comma-separated HELP device names")
     parser.add_argument("--full-sweep", action="store_true",
                         help="also sweep all 15,625 cells with cnncost.sweep (about 2 minutes)")
+    parser.add_argument("--explain", action="store_true",
+                        help="also print what each op costs on an edge, measured and estimated")
     parser.add_argument("--protocol", choices=("help", "all"), default="help",
                         help="help: HELP's training and test cells (as its Table 3); all: "
                              "train on any cells, test on all 15,625")
@@ -353,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.full_sweep:
         full_sweep()
     return run(root, args.draws, args.samples, args.seed,
-               [d for d in args.devices.split(",") if d], args.protocol)
+               [d for d in args.devices.split(",") if d], args.protocol, args.explain)
 
 
 if __name__ == "__main__":
