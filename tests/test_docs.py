@@ -104,3 +104,19 @@ def test_every_metric_is_defined_in_the_docs():
         assert metric.name in rows, f"docs/metrics.md has no row for `{metric.name}`"
         shown = cli("docs", metric.name).stdout
         assert shown.startswith(f"{metric.name} ({metric.unit}): {metric.definition}")
+
+
+def test_the_devices_json_fields_are_all_in_the_cli_docs():
+    """docs/cli.md's row for `devices` names every field `cnncost devices --format json` writes
+    for a profile, and every field of its threads."""
+    import json
+
+    row = next(line for line in (ROOT / "docs" / "cli.md").read_text().splitlines()
+               if line.startswith("| `devices` |"))
+    named = set(re.findall(r"`(\w+)`", row)) | \
+        {n.strip() for group in re.findall(r"`\{([\w, ]+)\}`", row) for n in group.split(",")}
+    profiles = json.loads(output("devices", "--format", "json"))["devices"]
+    fields = {key for p in profiles for key in p}
+    threads = {key for p in profiles if p["threads"] for key in p["threads"]}
+    assert {"threads", "compute_dtype", "winograd"} <= fields and threads
+    assert fields - named == set() and threads - named == set()

@@ -485,6 +485,33 @@ def test_measure_runs_exactly_the_runs_asked_for():
     assert (doc["measured"]["runs"], doc["measured"]["warmup"]) == (7, 1)
 
 
+def test_measure_estimates_on_the_threads_it_times():
+    from cnncost.estimate.devices import on_threads
+
+    desktop = load_device("desktop_cpu")  # threads: {count: 1, ...}
+    assert on_threads(desktop, 1) is desktop  # already so: unchanged, name and all
+    assert on_threads(desktop, 2) == load_device("desktop_cpu@threads=2")
+    gpu = load_device("gtx1080ti")  # no threads: section: as it is
+    assert on_threads(gpu, 4) is gpu
+    with pytest.raises(UsageError) as caught:  # a reference that set another count
+        on_threads(load_device("desktop_cpu@threads=4"), 2)
+    assert "is for 4 threads, the run for 2" in caught.value.format()
+
+    pytest.importorskip("onnxruntime")
+    spec = "mobilenet_v1@alpha=0.25,resolution=32"
+    doc = cli_json("measure", spec, "--runs", "1", "--warmup", "0", "--threads", "2",
+                   "--device", "desktop_cpu")
+    assert (doc["measured"]["threads"], doc["convention"]["device"]) == \
+        (2, "desktop_cpu@threads=2")
+    two = figures(analyze(load_model(spec), device=load_device("desktop_cpu@threads=2")))
+    one = figures(analyze(load_model(spec), device=desktop))
+    assert doc["totals"]["latency"] == two["latency"] != one["latency"]
+    result = cli("measure", spec, "--runs", "1", "--threads", "2",
+                 "--device", "desktop_cpu@threads=4")
+    assert result.exit_code == 2 and "hint: leave @threads= out" in result.stderr
+    assert not result.stdout and "Traceback" not in result.stderr
+
+
 @pytest.mark.parametrize("output, words", [
     ("{tmp}", "it is a directory"),
     ("{tmp}/no/such/folder/mine.yaml", "its folder does not exist"),

@@ -89,6 +89,35 @@ def test_one_kernel_on_the_roofline_by_hand():
     assert left_out == 1  # the relu: no mult-adds
 
 
+def test_the_roofline_moves_the_bytes_the_estimate_moves():
+    from dataclasses import replace
+
+    from cnncost.passes.latency import kernel_bytes
+
+    # 3x3 conv 16 -> 32 on 8x8: 64 x 16 x 32 x 9 = 294,912 mult-adds; mem_access 1,024 in +
+    # 2,048 out + 4,608 weights = 7,680 elements. An im2col CPU adds its column matrix,
+    # 2 x 64 x 16 x 9 = 18,432 elements: fp32, (7,680 + 18,432) x 4 = 104,448 bytes
+    b = GraphBuilder("c3", (1, 16, 8, 8))
+    b.add("conv", make_op("conv2d", out_channels=32, kernel=3, padding=1), [0])
+    cpu = Device(name="cpu", peak_mult_adds={"fp32": 1e9}, bandwidth=1e9, im2col=True)
+    (point,), _ = plots.roofline_points(analyze(b.graph(), device=cpu))
+    assert point.intensity == pytest.approx(294_912 / 104_448)
+    # run as Winograd in fp16 it builds no column matrix, and its elements are 2 bytes:
+    # 7,680 x 2 = 15,360 bytes
+    fast = replace(cpu, winograd=4, compute_dtype="fp16")
+    (point,), _ = plots.roofline_points(analyze(b.graph(), device=fast))
+    assert point.intensity == pytest.approx(294_912 / 15_360)
+    # a whole network: every point's bytes are the estimate's bytes for its kernel
+    device = replace(load_device("desktop_cpu"), winograd=2, compute_dtype="fp16")
+    a = analyze(load_model("resnet18"), device=device)
+    by_node = {k.node: k for k in a.latency.kernels}
+    placed, _ = plots.roofline_points(a)
+    assert any(by_node[m.node].winograd for m in placed)
+    for m in placed:
+        k = by_node[m.node]
+        assert k.mult_adds / m.intensity == pytest.approx(kernel_bytes(k, device))
+
+
 @pytest.mark.parametrize("fmt", ["png", "svg"])
 def test_roofline_renders(tmp_path, small, fmt):
     out = tmp_path / f"roof.{fmt}"

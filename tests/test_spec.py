@@ -69,6 +69,34 @@ def test_in_channels_is_the_input_of_the_layer():
     assert shapes(g)["pw"] == (1, 48, 56, 56)
 
 
+def test_in_features_is_the_last_dimension_of_the_input():
+    # tokens (N, L, C) = (1, 196, 64): in_channels is dimension 1, the 196 tokens; in_features
+    # the last, the 64 features a linear reads. An image (1, 3, 8, 8): in_features its width 8
+    g = build("""
+        name: tokens
+        input: {shape: [196, 64]}
+        layers:
+          - {name: fc1, op: linear, out_features: "in_features * 4"}
+          - {name: fc2, op: linear, out_features: in_channels}
+          - {name: block, block: mlp}
+        blocks:
+          mlp:
+            let: {hidden: "in_features // 2"}
+            layers:
+              - {name: fc, op: linear, out_features: hidden}
+    """)
+    assert shapes(g)["fc1"] == (1, 196, 256)  # 64 x 4
+    assert shapes(g)["fc2"] == (1, 196, 196)
+    assert shapes(g)["block.fc"] == (1, 196, 98)  # a block's first input: 196 // 2
+    g = build("""
+        name: image
+        input: {shape: [3, 8, 16]}
+        layers:
+          - {name: conv, op: conv2d, out_channels: "in_features + in_channels", kernel: 1}
+    """)
+    assert shapes(g)["conv"] == (1, 19, 8, 16)  # 16 + 3
+
+
 def test_blocks_get_dotted_names_and_arguments():
     g = build("""
         name: blocks

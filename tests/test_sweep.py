@@ -141,7 +141,9 @@ def test_grid_values(text, values):
     ("width", "expected NAME=START:STOP:STEP"),
     ("width=1:0.5:0.1", "START <= STOP"),
     ("width=0.1:1:0", "positive STEP"),
-    ("width=a,b", "not numbers"),
+    ("width=a:b:c", "not numbers"),
+    ("width=a,=b", "'=b' is not a word"),
+    ("width=a,a", "a value twice"),
     ("width=0:1e9:1", "per variable"),
     ("1x=1,2", "expected NAME"),
 ])
@@ -158,9 +160,41 @@ def test_bad_grids(text, message):
     (("--grid", "width=0.5,1.0", "--set", "width=0.75"), "both set and swept"),
     (("--grid", "width=0.5", "--grid", "width=1.0"), "twice"),
     ((), "nothing to sweep"),
+    (("--grid", "width=a,b"), "width takes numbers, not a"),  # words: text values
 ])
 def test_bad_sweeps_exit_2(args, message):
     result = cli("sweep", "mobilenet_v2", *args)
+    assert result.exit_code == 2 and message in result.stderr and not result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_text_variables_sweep_their_words():
+    # squeezenet's version ('1.0' or '1.1') and bypass ('none', 'simple', 'complex') are text:
+    # a list of words, or of numbers as written, sweeps them; each row is analyze's
+    job = Sweep("squeezenet", [parse_axis("version=1.0,1.1"),
+                               parse_axis("bypass=none,simple,complex"),
+                               parse_axis("resolution=112,224")])
+    rows = rows_of(job)
+    assert rows["version"].tolist() == ["1.0"] * 6 + ["1.1"] * 6  # the last fastest
+    assert rows["bypass"].tolist() == ["none", "none", "simple", "simple", "complex",
+                                       "complex"] * 2
+    for i in range(12):
+        settings = {"version": str(rows["version"][i]), "bypass": str(rows["bypass"][i]),
+                    "resolution": int(rows["resolution"][i])}
+        want = expected("squeezenet", settings)
+        assert {m: rows[m][i] for m in job.metrics} == {m: want[m] for m in job.metrics}
+    # one expansion per text value pair (6); resolution is a Vec within each
+    assert job.result.expansions == 6
+    lines = cli("sweep", "squeezenet", "--grid", "bypass=none,complex", "-f", "csv").stdout
+    assert lines.splitlines()[1].startswith('"squeezenet@bypass=none",none,1248424,')
+
+
+@pytest.mark.parametrize("grid, message", [
+    ("bypass=none,simpel", "--grid bypass: 'simpel' is not one of none, simple, complex"),
+    ("bypass=0:2:1", "bypass takes text, a list of values"),
+])
+def test_a_text_value_the_variable_does_not_take_is_refused_up_front(grid, message):
+    result = cli("sweep", "squeezenet", "--grid", grid)
     assert result.exit_code == 2 and message in result.stderr and not result.stdout
     assert "Traceback" not in result.stderr
 

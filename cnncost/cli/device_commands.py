@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import sys
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Optional
 
 import typer
 
 from cnncost.cli.app import diagnose, run, terminal, write_file, write_to
 from cnncost.cli.options import Options, command
+from cnncost.core.errors import UsageError
 from cnncost.core.files import check_writable
 
 
@@ -50,6 +52,7 @@ def measure(
     """Time a model on this machine with onnxruntime: minimum and median of many runs."""
 
     def body() -> str:
+        from cnncost.estimate.devices import on_threads
         from cnncost.estimate.measure import measure as time_model
         from cnncost.estimate.measure import runtime
         from cnncost.frontends.library import load_model
@@ -59,6 +62,8 @@ def measure(
         ort = runtime()
         model = load_model(spec, **o.loading())
         profile = o.profile()  # a bad profile is said before the runs
+        if profile is not None:  # estimated on the threads the runs are timed on
+            profile = on_threads(profile, threads)
         is_onnx = model.source_format == "onnx" and o.input_shape is None and o.batch is None
         timing = time_model(model, as_read=is_onnx, threads=threads, runs=runs,
                             warmup=warmup, seconds=seconds)
@@ -93,48 +98,31 @@ def calibrate(
     fit's report goes to standard error, or as JSON to standard output with --json."""
 
     def body() -> str:
-        import json
-
-        from cnncost.core.errors import UsageError
-        from cnncost.estimate import calibrate as fitting
-        from cnncost.estimate.devices import device_yaml, load_device
+        from cnncost.estimate.calibrate import run_calibration
+        from cnncost.estimate.devices import device_yaml
 
         if as_json and not output:
             raise UsageError("--json writes the report to standard output: give -o FILE for "
                              "the profile")
-        if timings and threads != 1:
-            raise UsageError("--threads is for timing micro-benchmarks here; with --timings "
-                             "the rows say how many threads each was timed on")
         if output:
             check_writable(output)  # before a minute of measuring, not after
-        start = load_device(prior) if prior else None
-        if timings:
-            device, report = fitting.from_timings(timings, start or load_device("desktop_cpu"))
-            message = fitting.describe(report)
-        else:
-            device, record = fitting.calibrate(threads=threads, progress=_progress(),
-                                               prior=start)
-            if sys.stderr.isatty():
-                sys.stderr.write("\r" + " " * 50 + "\r")
-            report = {"calibration": device.calibration, "micro_benchmarks": record}
-            message = (f"fitted '{device.name}' in {device.calibration['seconds']} s: "
-                       f"micro-benchmarks fitted to {device.calibration['rms_log_error']:.3f} "
-                       f"root-mean-square log error; fitted {device.calibration['fitted']}; "
-                       f"kept from {device.calibration['prior']}: {device.calibration['kept']}")
-        if name:
-            device = replace(device, name=name)
-        text = device_yaml(device)
+        with _progress() as progress:
+            device, report, message = run_calibration(timings=timings, prior=prior,
+                                                      threads=threads, name=name,
+                                                      progress=progress)
         if as_json:
-            write_file(output, text)
+            write_file(output, device_yaml(device))
             return json.dumps(report, indent=2) + "\n"
         diagnose(message)
-        return write_to(output, text)
+        return write_to(output, device_yaml(device))
 
     run(body)
 
 
-def _progress() -> Callable[[str], None]:
-    """Say each micro-benchmark as it is measured, on standard error when it is a terminal."""
+@contextmanager
+def _progress() -> Iterator[Callable[[str], None]]:
+    """Say each micro-benchmark as it is measured, on standard error when it is a terminal,
+    and clear the line after the last."""
     count = 0
 
     def progress(bench: str) -> None:
@@ -144,4 +132,8 @@ def _progress() -> Callable[[str], None]:
             sys.stderr.write(f"\rmeasuring {count}: {bench:<28}")
             sys.stderr.flush()
 
-    return progress
+    try:
+        yield progress
+    finally:
+        if count and sys.stderr.isatty():
+            sys.stderr.write("\r" + " " * 50 + "\r")

@@ -610,3 +610,34 @@ def calibrate(*, threads: int = 1, seconds_per_bench: float = 0.25,
                      "seconds": round(time.perf_counter() - started, 1)})
     record = {b.name: {"measured": m, "fitted": f} for b, m, f in zip(benches, measured, fitted)}
     return device, record
+
+
+def run_calibration(*, timings: str | None, prior: str | None, threads: int = 1,
+                    name: str | None = None, progress: Callable[[str], None] | None = None
+                    ) -> tuple[Device, dict[str, Any], str]:
+    """What ``cnncost calibrate`` fits: to the ``timings`` file, or else to this machine's
+    micro-benchmarks timed on ``threads``, starting from the profile ``prior`` names
+    (desktop_cpu by default). The profile (named ``name`` when given), the fit's report (as
+    ``--json`` writes it) and its summary for standard error."""
+    from cnncost.estimate.devices import load_device
+
+    if timings and threads != 1:
+        raise UsageError("--threads is for timing micro-benchmarks here; with --timings "
+                         "the rows say how many threads each was timed on")
+    start = load_device(prior) if prior else None
+    if timings:
+        device, report = from_timings(timings, start or load_device("desktop_cpu"))
+        message = describe(report)
+    else:
+        device, record = calibrate(threads=threads, progress=progress, prior=start)
+        report = {"calibration": device.calibration, "micro_benchmarks": record}
+        message = describe_machine_fit(device)
+    return (replace(device, name=name) if name else device), report, message
+
+
+def describe_machine_fit(device: Device) -> str:
+    """The report of a fit to this machine's micro-benchmarks, as a line for standard error."""
+    c = device.calibration
+    return (f"fitted '{device.name}' in {c['seconds']} s: micro-benchmarks fitted to "
+            f"{c['rms_log_error']:.3f} root-mean-square log error; fitted {c['fitted']}; "
+            f"kept from {c['prior']}: {c['kept']}")

@@ -77,6 +77,21 @@ def with_overrides(device: Device, changes: str) -> Device:
     return replace(device, name=f"{device.name.partition('@')[0]}@threads={count}")
 
 
+def on_threads(device: Device, threads: int) -> Device:
+    """The profile as a run on ``threads`` threads is estimated (``measure --threads N``): one
+    with a ``threads:`` section at that count, named ``NAME@threads=N``; one without (a GPU's)
+    as it is. A reference that set another count (``desktop_cpu@threads=8`` with 4 threads)
+    is refused rather than silently changed."""
+    if device.threads is None or device.threads.count == threads:
+        return device
+    if "@threads=" in device.name:
+        raise UsageError(Problem(
+            f"the device {device.name} is for {device.threads.count} threads, the run for "
+            f"{threads}", hint=f"leave @threads= out of --device (it follows --threads), or "
+                               f"give --threads {device.threads.count}"))
+    return with_overrides(device, f"threads={threads}")
+
+
 FIGURE_HINT = "write a plain number in SI units (per second, seconds, bytes): 484e9, 5e-6"
 
 

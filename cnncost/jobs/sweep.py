@@ -6,7 +6,9 @@ The fast path evaluates many configurations with one expansion of the spec: each
 variable is bound to a cnncost.core.vector.Vec holding its values along its own axis of the grid,
 and the expander, the ops' shape and cost rules, the fusion, liveness and latency passes run
 once with values that broadcast over the grid. The figures are those ``cnncost analyze``
-computes, by the same code, exactly (tests/test_sweep.py checks random grid points).
+computes, by the same code, exactly (tests/test_sweep.py checks random grid points). A text
+variable (``--grid bypass=none,simple``) is bound to one of its values per expansion: the grid
+is cut into one part per text value before any expansion.
 
 Where configurations differ in topology (a repeat count, a ``when:``, a residual that exists
 for some widths only), the expansion meets a decision that differs along some axis: the grid
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -51,18 +54,34 @@ class Axis:
     """A swept variable and its values, in order."""
 
     name: str
-    values: tuple[int | float, ...]
+    values: tuple[int | float, ...] | tuple[str, ...]
+    written: tuple[str, ...] = ()  # a list's values as written (--grid version=1.0,1.1 for a
+    # text variable is text)
+
+
+TEXT_VALUE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")  # a text value on a grid: a word (no
+# comma, quote or leading =, so that it is written in CSV as it is)
 
 
 def parse_axis(text: str) -> Axis:
     """``width=0.35:1.4:0.05`` (start:stop:step, stop included when the steps reach it),
-    ``resolution=128,160,224`` or ``depth=2``. Exact decimal steps: 0.35 + 3 x 0.05 is 0.5."""
+    ``resolution=128,160,224`` or ``depth=2``. Exact decimal steps: 0.35 + 3 x 0.05 is 0.5.
+    A list of words, ``e0=none,skip``, is text values, for a variable whose default is text."""
     name, eq, spec = text.partition("=")
     name = name.strip()
     if not eq or not name.isidentifier() or not spec.strip():
         raise UsageError(Problem(f"--grid {shown(text)}: expected NAME=START:STOP:STEP or "
                                  f"NAME=A,B,C", hint="e.g. --grid width=0.35:1.4:0.05 "
                                                      "--grid resolution=96,128,160"))
+    words = tuple(p.strip() for p in spec.split(",") if p.strip())
+    if ":" not in spec and words and any(TEXT_VALUE.match(w) for w in words):
+        bad = [w for w in words if not TEXT_VALUE.match(w)]
+        if bad or len(words) > MAX_AXIS or len(set(words)) != len(words):
+            raise UsageError(Problem(
+                f"--grid {shown(text)}: " + (f"{shown(repr(bad[0]))} is not a word" if bad else
+                                             "a value twice, or too many values"),
+                hint="text values are words, each once: --grid act=relu,hardswish"))
+        return Axis(name, words, words)
     try:
         if ":" in spec:
             parts = [Decimal(p.strip()) for p in spec.split(":")]
@@ -89,7 +108,7 @@ def parse_axis(text: str) -> Axis:
         raise UsageError(Problem(f"--grid {shown(text)}: values up to 1e15"))
     whole = all(d == d.to_integral_value() for d in decimals)
     values = tuple(int(d) if whole else float(d) for d in decimals)
-    return Axis(name, values)
+    return Axis(name, values, () if ":" in spec else words)
 
 
 @dataclass
@@ -116,6 +135,7 @@ class Sweep:
 
         if not axes:
             raise UsageError(Problem("nothing to sweep", hint="give --grid NAME=VALUES"))
+        axes = list(axes)
         names = [a.name for a in axes]
         if len(set(names)) != len(names):
             raise UsageError(Problem(f"--grid names a variable twice: {', '.join(names)}"))
@@ -136,30 +156,59 @@ class Sweep:
         if self.size > MAX_CONFIGS:
             raise UsageError(Problem(f"{self.size:,} configurations; at most {MAX_CONFIGS:.0e}"))
         # the spec with its fixed settings: its own errors surface here, with their file and
-        # line, before any sweeping; then the swept names must be its number variables
+        # line, before any sweeping; then the swept names must be its number or text variables
         self.base = load_model(spec, self.fixed, self.variant, batch)
         refuse_unsweepable(self.base.graph, spec)
         variables = dict(self.base.variables)
-        for axis in axes:
+        for i, axis in enumerate(axes):
             if axis.name not in variables:
                 raise UsageError(Problem(
                     f"--grid {axis.name}: {spec} has no variable '{axis.name}'",
                     hint=suggest(axis.name, variables) or
                     "its variables: " + ", ".join(variables)))
             default = variables[axis.name]
+            texts = isinstance(axis.values[0], str)
+            if isinstance(default, str) and not axis.written:
+                raise UsageError(Problem(f"--grid {axis.name}: {axis.name} takes text, a "
+                                         f"list of values", hint=f"e.g. --grid "
+                                                                 f"{axis.name}={default},..."))
+            if isinstance(default, str):  # a list of numbers is text as written: 1.0,1.1
+                axes[i] = Axis(axis.name, axis.written, axis.written)
+                self._check_texts(axes[i])
+                continue
             if isinstance(default, bool) or not isinstance(default, (int, float)):
                 raise UsageError(Problem(
-                    f"--grid {axis.name}: only number variables can be swept "
+                    f"--grid {axis.name}: only number and text variables can be swept "
                     f"({axis.name} is {shown(repr(default), 40)})",
                     hint="set it with --set, or sweep a number variable"))
+            if texts:
+                raise UsageError(Problem(f"--grid {axis.name}: {axis.name} takes numbers, "
+                                         f"not {shown(axis.values[0])}"))
             if isinstance(default, int) and not all(float(v).is_integer()
                                                     for v in axis.values):
                 raise UsageError(Problem(f"--grid {axis.name}: {axis.name} takes whole "
                                          f"numbers"))
+        self.axes = tuple(axes)
         self.metrics = METRICS + (("latency",) if device is not None else ())
         self.result = Result(configurations=self.size)
         self._arrays = [np.asarray(a.values) for a in axes]
         self._kinds: list[np.ndarray] | None = None  # per variable: a kind per value
+        self._texts = [isinstance(a.values[0], str) for a in axes]  # text values: each one
+        # a box of its own (an expansion binds one text value; numbers bind a Vec)
+
+    def _check_texts(self, axis: Axis) -> None:
+        """Each text value is one the variable takes (its choices), or a UsageError before
+        any sweeping: a misspelt value would otherwise make a part of the grid unbuildable."""
+        from cnncost.frontends.library import parsed, resolve
+        from cnncost.frontends.yamlspec.variables import read_variables
+
+        doc = parsed(resolve(self.ref.spec))
+        for value in axis.values:
+            _, problems = read_variables(doc, {axis.name: value}, self.variant)
+            if problems:
+                raise UsageError(Problem(f"--grid {axis.name}: " +
+                                         problems[0].message.partition(": ")[2],
+                                         hint=problems[0].hint))
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -194,8 +243,11 @@ class Sweep:
         first value): such a box is evaluated in pieces, one per topology, each about a block
         (an expansion costs the same whatever its size; fewer, larger ones are faster)."""
         size = self.block
-        if self.size > self.block:  # one box: splitting it where needed costs less
-            self._kinds = [self._probe(i) for i in range(len(self.axes))]
+        if self.size > self.block or any(self._texts):  # one box: splitting it where needed
+            # costs less
+            self._kinds = [np.arange(n) if text else
+                           self._probe(i) if self.size > self.block else np.zeros(n, np.intp)
+                           for i, (n, text) in enumerate(zip(self.shape, self._texts))]
             size *= min(MAX_SPREAD, math.prod(len(np.unique(k)) for k in self._kinds))
         yield from _blocks([np.arange(n) for n in self.shape], size)
 

@@ -26,6 +26,7 @@ from cnncost.pipeline import Analysis
 from cnncost.core.errors import Problem, UsageError, optional_module, printable
 from cnncost.core.metrics import BY_NAME, BYTES, COUNT, SECONDS, SHARE
 from cnncost.core.settings import CHART_FORMATS, LAYER_KINDS
+from cnncost.passes.latency import kernel_bytes
 from cnncost.report.points import Rows, pareto_front, points
 from cnncost.report import fmt as numbers
 
@@ -148,7 +149,7 @@ def roofline_points(a: Analysis) -> tuple[tuple[KernelPoint, ...], int]:
     placed, left_out = [], 0
     for k in estimate.kernels:
         seconds = estimate.seconds[k.node]
-        moved = k.bytes + (k.im2col_bytes if device.im2col else 0)
+        moved = kernel_bytes(k, device)  # as the estimate moves them (im2col, Winograd)
         if not k.mult_adds or not seconds or not moved:
             left_out += 1
             continue

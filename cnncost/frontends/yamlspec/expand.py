@@ -183,6 +183,8 @@ class Expander:
             shape = self.graph.shape(source)
             if len(shape) >= 2:  # an exporter may reshape to a vector without its batch
                 local["in_channels"] = shape[1]
+            if shape:  # a token tensor (N, L, C): in_channels is L, in_features C
+                local["in_features"] = shape[-1]
             if len(shape) == 4:
                 local["in_height"], local["in_width"] = shape[2], shape[3]
         if index is not None:
