@@ -11,7 +11,8 @@ from cnncost.core.errors import Problem, Problems, RuleError, SpecError, shown, 
 from cnncost.core.ir import Loc, is_vector
 from cnncost.core.yamldoc import Map
 
-LAYER_ENV = ("in_channels", "in_features", "in_height", "in_width")  # names a layer's expressions get
+# the names a layer's expressions get
+LAYER_ENV = ("in_channels", "in_features", "in_height", "in_width")
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 
 
