@@ -30,8 +30,8 @@ class Metric:
 
 
 METRICS: tuple[Metric, ...] = (
-    Metric("params", COUNT, "params (weights + biases + BN gamma/beta)", "params",
-           "trainable parameters: weights + biases + norm_params (BN gamma and beta); BN "
+    Metric("params", COUNT, "params (weights + biases + norm gamma/beta)", "params",
+           "trainable parameters: weights + biases + norm_params (norms' gamma and beta); BN "
            "running statistics are buffers, not params",
            budget=True, regression=True, compare=True, summary=True, per_layer=True),
     Metric("weights", COUNT, "  weights", "weights",
@@ -40,8 +40,9 @@ METRICS: tuple[Metric, ...] = (
     Metric("biases", COUNT, "  biases", "biases",
            "one per output channel of a conv with a bias, or output feature of a linear layer",
            summary=True, per_layer=True),
-    Metric("norm_params", COUNT, "  norm params (BN gamma, beta)", "norm\nparams",
-           "batch norm gamma and beta, 2 per channel", summary=True, per_layer=True),
+    Metric("norm_params", COUNT, "  norm params (gamma, beta)", "norm\nparams",
+           "gamma and beta of batch, layer, group and instance norm: 2 per normalised channel",
+           summary=True, per_layer=True),
     Metric("buffers", COUNT, "buffers (BN running mean, var; not params)", "buffers",
            "batch norm running mean and variance, 2 per channel: model state, not parameters",
            summary=True, per_layer=True),
