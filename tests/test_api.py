@@ -103,7 +103,7 @@ BAD = [  # (function, positional arguments, keyword arguments, error, words in t
      ["dtype must be one of 'fp32', 'fp16', 'bf16', 'int8'", "not 'fp8'"]),
     ("analyze", ("mobilenet_v1",), {"device": "phone"}, VALUE,
      ["device must be a bundled profile name", "not 'phone'", "did you mean 'phone_soc'?",
-      "valid: apple_m1_gpu, desktop_cpu,"]),
+      "valid: adreno_740, apple_m1_gpu, desktop_cpu,"]),
     ("analyze", ("mobilenet_v1",), {"device": 3}, TYPE,
      ["device must be a profile name", "cnncost.passes.latency.Device", "not int 3"]),
     ("analyze", ("mobilenet_v1",), {"depth": 0}, VALUE, ["depth must be", "not 0"]),

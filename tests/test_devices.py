@@ -224,7 +224,32 @@ def test_the_device_classes_are_bundled_with_their_sources():
         assert len(d.sources) >= 3 and any("assumption" in s for s in d.sources)
 
 
-@pytest.mark.parametrize("name", NEW + ("desktop_cpu",))
+PHONE_GPUS = ("adreno_740", "mali_g710")
+
+
+def test_the_phone_gpus_derive_their_peaks_and_assume_as_mali_g78_does():
+    adreno, g710, g78 = (load_device(n) for n in PHONE_GPUS + ("mali_g78",))
+    # Adreno 740: Qualcomm gives its XR2 Gen 2 part 1.8 TFLOPS at 600 MHz, 1.8e12 / (2 x 600e6)
+    # = 1,500 -> 1,536 ALUs; on Snapdragon 8 Gen 2 at 680 MHz: 1,536 x 680e6 = 1.044e12
+    assert adreno.peak_mult_adds["fp32"] == pytest.approx(1536 * 680e6, rel=1e-3)
+    # Mali-G710 MC10: 10 cores x 64 fused multiply-adds (twice a G78 core's 32) x 850 MHz
+    assert g710.peak_mult_adds["fp32"] == pytest.approx(10 * 64 * 850e6, rel=1e-3)
+    # sustained bandwidth: the share of peak mali_g78 assumes (35 of 51.2 GB/s, 0.68) of
+    # LPDDR5X-8400 (67.2 GB/s) and LPDDR5X-7500 (60 GB/s) on 4 x 16 bits
+    assert adreno.bandwidth / 67.2e9 == pytest.approx(35e9 / 51.2e9, abs=0.02)
+    assert g710.bandwidth / 60e9 == pytest.approx(35e9 / 51.2e9, abs=0.02)
+    for d in (adreno, g710):
+        assert d.peak_mult_adds["fp16"] == pytest.approx(2 * d.peak_mult_adds["fp32"], rel=1e-3)
+        assert d.peak_mult_adds["int8"] == pytest.approx(4 * d.peak_mult_adds["fp32"], rel=1e-3)
+        assert (d.compute_dtype, d.winograd, d.fuse, d.launch, d.overhead, d.overlap,
+                d.efficiency) == (g78.compute_dtype, g78.winograd, g78.fuse, g78.launch,
+                                  g78.overhead, g78.overlap, g78.efficiency)
+        assert len(d.sources) >= 5 and any("assumption" in s for s in d.sources)
+    # where third-party figures disagree, the profile says so
+    assert any("disagreeing figures" in s and "3.7 TFLOPS" in s for s in adreno.sources)
+
+
+@pytest.mark.parametrize("name", NEW + PHONE_GPUS + ("desktop_cpu",))
 def test_a_profile_with_the_new_keys_is_written_and_read_back_equal(tmp_path, name):
     d = load_device(name)
     path = tmp_path / "copy.yaml"
