@@ -15,15 +15,16 @@ from hypothesis import strategies as st
 pytest.importorskip("scipy")
 
 from cnncost.core.errors import SpecError  # noqa: E402
-from cnncost.estimate.calibrate import (FUSE, NotDetermined, determined, fit,  # noqa: E402
-                                        from_timings, held_out, machine_prior,
+from cnncost.estimate.calibrate import (FUSE, NotDetermined, determinable,  # noqa: E402
+                                        determined, fit, from_timings, held_out,
+                                        layer_kernels, machine_prior,
                                         micro_benchmarks, parameters_of, predict,
                                         profile_predictor, scaled_predictor, with_parameters)
 from cnncost.estimate.devices import device_yaml, load_device, read_device  # noqa: E402
 from cnncost.estimate.timings import read_timings  # noqa: E402
 from cnncost.frontends.builder import GraphBuilder, make_op  # noqa: E402
 from cnncost.frontends.library import load_model, resolve  # noqa: E402
-from cnncost.passes.latency import KINDS, Device, Kernel  # noqa: E402
+from cnncost.passes.latency import KINDS, Device, Kernel, kernel_seconds  # noqa: E402
 from cnncost.pipeline import estimate, kernels  # noqa: E402
 
 from conftest import cli  # noqa: E402
@@ -69,7 +70,8 @@ def test_a_yaml_file(tmp_path):
 
 BAD_CSV = [  # text, line, column, what the message says
     ("model,secs\nmobilenet_v2,1\n", 1, 7, "unknown column 'secs'"),  # did you mean seconds
-    ("model,layer,seconds\nnet,conv1,1\n", 1, 7, "unknown column 'layer'"),  # per-layer rows
+    ("model,layr,seconds\nnet,conv1,1\n", 1, 7, "unknown column 'layr'"),  # did you mean layer
+    ("model,seconds,device\nnet,1,phone\n", 2, 7, "unknown device 'phone'"),
     ("model,batch\nmobilenet_v2,1\n", 1, 1, "the header has no 'seconds' column"),
     ("model,seconds,model\nnet,1,net\n", 1, 15, "column 'model' is given twice"),
     ("model,seconds\nmobilenet_v2,1,2\n", 2, 1, "3 fields, but the header names 2"),
@@ -98,6 +100,8 @@ BAD_YAML = [
     ("- {model: mobilenet_v2, seconds: true}\n", 1, 25, "a time such as 0.0061"),
     ("- {model: mobilenet_v2, seconds: 1, batch: true}\n", 1, 37, "batch is a whole number"),
     ("- {model: mobilenet_v2, seconds: [1]}\n", 1, 25, "a time such as 0.0061"),
+    ("- {model: mobilenet_v2, seconds: 1, layer: 3}\n", 1, 37, "a layer is a layer's name"),
+    ("- {model: mobilenet_v2, seconds: 1, device: [a]}\n", 1, 37, "unknown device"),
     ("[]\n", 1, 1, "no timings in the file"),
 ]
 
@@ -333,3 +337,135 @@ def test_calibrate_timings_refuses_bad_data_and_writes_nothing(tmp_path, text, w
     result = cli("calibrate", "--timings", str(timings), "-o", str(tmp_path / "p.yaml"))
     assert result.exit_code == 2 and words in result.stderr and not result.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]
+
+
+# -- per-layer rows --------------------------------------------------------------------------
+
+def test_a_layer_is_its_kernels_and_a_fused_layer_is_its_host_kernel():
+    graph = load_model("mobilenet_v2").graph
+    fuse = load_device("desktop_cpu").fuse  # bn-act: BN and ReLU6 run inside the conv
+    (stem,) = layer_kernels(graph, "stem.conv", fuse)
+    assert graph.nodes[stem.node].name == "stem.conv"
+    assert layer_kernels(graph, "stem.bn", fuse) == layer_kernels(graph, "stem.relu6", fuse) \
+        == (stem,)
+    # a dotted prefix is a block: its expand, depthwise and project convs (BN, ReLU6 fused)
+    block = layer_kernels(graph, "stage2.block1", fuse)
+    assert [k.kind for k in block] == ["pointwise", "depthwise", "pointwise"]
+    assert layer_kernels(graph, "stage2.block", fuse) is None  # a prefix ends at a dot
+    assert layer_kernels(graph, "flatten", fuse) == ()  # a view: no kernel of its own
+
+
+def test_a_layer_row_is_its_kernels_time_without_the_per_inference_overhead(tmp_path):
+    path = write(tmp_path, "t.csv", "model,layer,seconds\nmobilenet_v2,,9ms\n"
+                                    "mobilenet_v2,stem.conv,0.3ms\n"
+                                    "mobilenet_v2,stage2.block1,0.6ms\n"
+                                    "resnet18,layer1.block1.conv1,1.1ms\n")
+    rows = read_timings(path)
+    assert [r.layer for r in rows] == ["", "stem.conv", "stage2.block1", "layer1.block1.conv1"]
+    assert rows[1].label == "mobilenet_v2: stem.conv"
+    device, report = from_timings(str(path), leave_one_out=False)
+    assert report["layer_rows"] == 3 and device.calibration["layer_rows"] == 3
+    graph = load_model("mobilenet_v2").graph
+    (stem,) = layer_kernels(graph, "stem.conv", device.fuse)
+    assert report["models"][1]["fitted"] == pytest.approx(kernel_seconds(stem, device, "fp32"))
+    assert report["models"][0]["fitted"] == pytest.approx(estimate(graph, device).total)
+    assert estimate(graph, device).total == pytest.approx(
+        sum(kernel_seconds(k, device, "fp32") for k in kernels(graph, device.fuse)) +
+        device.overhead)
+
+
+def test_an_unknown_layer_is_an_error_at_its_cell_with_a_did_you_mean(tmp_path):
+    path = write(tmp_path, "t.csv", "model,layer,seconds\nmobilenet_v2,stem.cnv,1ms\n"
+                                    "mobilenet_v2,stem.conv,1ms\nresnet18,flatten,1ms\n")
+    with pytest.raises(SpecError) as caught:
+        from_timings(str(path))
+    unknown, view = caught.value.problems  # every bad layer at once
+    assert unknown.message == "mobilenet_v2 has no layer 'stem.cnv'"
+    assert "did you mean 'stem.conv'" in unknown.hint
+    assert (unknown.loc.file, unknown.loc.line, unknown.loc.column) == (str(path), 2, 14)
+    assert "launches no kernel" in view.message and view.loc.line == 4
+    result = cli("calibrate", "--timings", str(path), "-o", str(tmp_path / "p.yaml"))
+    assert result.exit_code == 2 and "t.csv:2:14" in result.stderr and not result.stdout
+    assert "Traceback" not in result.stderr and not (tmp_path / "p.yaml").exists()
+
+
+# twelve single layers of each kind a profiler reports, and twelve whole networks
+LAYERS = [("mobilenet_v2", "stem"), ("mobilenet_v2", "stage2.block1.expand"),
+          ("mobilenet_v2", "stage2.block1.depthwise"), ("mobilenet_v2", "stage2.block1.project"),
+          ("mobilenet_v2", "stage2.block2.add"), ("mobilenet_v2", "classifier"),
+          ("resnet18", "conv1"), ("resnet18", "maxpool"), ("resnet18", "layer1.block1.conv1"),
+          ("resnet18", "layer4.block2.conv2"), ("shufflenet_v1", "stage2.unit2.pw1"),
+          ("shufflenet_v1", "stage2.unit2.shuffle")]
+NETWORKS = ["mobilenet_v1", "mobilenet_v2", "squeezenet", "shufflenet_v2@1.0x", "resnet18",
+            "efficientnet_b0", "mobilenet_v3_large", "mnasnet", "resnet50", "vgg16", "alexnet",
+            "googlenet"]
+
+
+def test_per_layer_rows_determine_more_parameters_than_as_many_whole_networks():
+    prior = load_device("desktop_cpu")
+    graphs = {m: load_model(m).graph for m in {m for m, _ in LAYERS} | set(NETWORKS)}
+    layers = [layer_kernels(graphs[m], name, prior.fuse) for m, name in LAYERS]
+    networks = [kernels(graphs[m], prior.fuse) for m in NETWORKS]
+    alone = [False] * len(layers)
+    # a network's time mixes every kind of layer in about the same shares as the next
+    # network's; single layers separate them. What the 12 rows can tell apart:
+    by_layer = determinable(layers, prior, whole=alone)
+    by_network = determinable(networks, prior)
+    assert len(by_layer) == 8 and len(by_network) == 4
+    assert {"depthwise", "linear", "vector_ops"} <= set(by_layer)
+    # a fit still rests on 3 rows per parameter (12 // 3 = 4) whatever the rows are
+    assert len(determined(layers, prior, whole=alone)) == len(determined(networks, prior)) == 4
+
+
+def test_a_fit_to_every_layer_of_three_networks_recovers_the_device():
+    # synthetic per-layer times (203 kernels of mobilenet_v2, resnet18, shufflenet_v1) from
+    # the prior with 9 parameters changed; per-layer rows carry no per-inference overhead
+    # and, at batch 1 in a 32 MB cache, no DRAM traffic: those two stay at the prior's
+    prior = load_device("desktop_cpu")
+    work = []
+    for model in ("mobilenet_v2", "resnet18", "shufflenet_v1"):
+        work += [(k,) for k in kernels(load_model(model).graph, prior.fuse)]
+    alone = [False] * len(work)
+    start = parameters_of(prior)
+    change = {"conv": 0.6, "pointwise": 1.5, "depthwise": 0.5, "grouped": 0.7, "linear": 2.0,
+              "vector_ops": 0.8, "cache_bandwidth": 1.3, "launch": 2.0}
+    truth = with_parameters(prior, {**{k: start[k] * f for k, f in change.items()},
+                                    "overlap": 0.5})
+    result = fit(work, predict(work, truth, whole=alone), prior, whole=alone)
+    assert set(result.fitted) == {*change, "overlap"} and len(work) == 203
+    assert set(result.kept) == {"bandwidth", "overhead"}
+    got, want = parameters_of(result.device), parameters_of(truth)
+    for name in result.fitted:
+        assert got[name] == pytest.approx(want[name], rel=0.02), name
+    for name in result.kept:
+        assert got[name] == start[name], name
+
+
+# -- the prior from the rows ---------------------------------------------------------------
+
+def test_the_prior_is_the_device_column_when_no_prior_is_given(tmp_path):
+    rows = TIMINGS.replace("model,seconds\n", "model,seconds,device\n").replace(
+        "ms\n", "ms,phone_soc\n")
+    path = write(tmp_path, "t.csv", rows)
+    _, report = from_timings(str(path), leave_one_out=False)
+    assert (report["prior"], report["prior_from"]) == ("phone_soc", "the timings' device column")
+    _, report = from_timings(str(path), load_device("gtx1080ti"), leave_one_out=False)
+    assert (report["prior"], report["prior_from"]) == ("gtx1080ti", "--prior")
+    _, report = from_timings(str(write(tmp_path, "u.csv", TIMINGS)), leave_one_out=False)
+    assert (report["prior"], report["prior_from"]) == ("desktop_cpu", "the default")
+    result = cli("calibrate", "--timings", str(path), "-o", str(tmp_path / "p.yaml"))
+    assert result.exit_code == 0, result.stderr
+    assert "kept from phone_soc (the prior, from the timings' device column)" in \
+        result.stderr.replace("\n", " ")
+    assert read_device(tmp_path / "p.yaml").calibration["prior_from"] == \
+        "the timings' device column"
+
+
+def test_rows_on_different_devices_are_refused(tmp_path):
+    path = write(tmp_path, "t.csv", "model,seconds,device\nmobilenet_v2,1,phone_soc\n"
+                                    "resnet18,2,\nsqueezenet,2,phone_soc\n")
+    with pytest.raises(SpecError) as caught:
+        from_timings(str(path))
+    (problem,) = caught.value.problems
+    assert "device is not given and the first's phone_soc" in problem.message
+    assert (problem.loc.line, problem.loc.column) == (3, 12)

@@ -78,12 +78,14 @@ def calibrate(
     timings: Annotated[Optional[str], typer.Option(
         "--timings", metavar="FILE",
         help="Fit to your own measured times of whole networks (CSV or YAML rows: model, "
-             "seconds, and batch, dtype, threads), e.g. from the target phone or GPU, instead "
-             "of timing micro-benchmarks here.")] = None,
+             "seconds, and batch, dtype, threads, device; with layer, one layer's time from a "
+             "profiler), e.g. from the target phone or GPU, instead of timing "
+             "micro-benchmarks here.")] = None,
     prior: Annotated[Optional[str], typer.Option(
         "--prior", metavar="NAME|FILE",
         help="The profile the fit starts from and keeps what the data cannot determine "
-             "(default desktop_cpu; cnncost devices lists them).")] = None,
+             "(default: the timings' device column, else desktop_cpu; cnncost devices lists "
+             "them).")] = None,
     output: Optional[str] = None,
     threads: int = 1,
     name: Annotated[Optional[str], typer.Option(

@@ -29,7 +29,7 @@ from typing import Any
 from cnncost.core.errors import Problem, SpecError, UsageError, optional_module
 from cnncost.frontends.builder import GraphBuilder, make_op
 from cnncost.core.ir import Graph
-from cnncost.passes.latency import KINDS, Device, Kernel, kernel_seconds
+from cnncost.passes.latency import KINDS, Device, Kernel, kernel_seconds, kernel_work
 from cnncost.pipeline import kernels
 from cnncost.core.model import Model
 
@@ -219,19 +219,23 @@ def with_parameters(prior: Device, values: Mapping[str, float]) -> Device:
 
 
 def predict(work: Sequence[tuple[Kernel, ...]], device: Device,
-            dtypes: Sequence[str] | None = None) -> list[float]:
+            dtypes: Sequence[str] | None = None,
+            whole: Sequence[bool] | None = None) -> list[float]:
     """Estimated seconds of each network or benchmark (its kernels' times and the overhead),
-    each in its dtype (fp32 by default)."""
+    each in its dtype (fp32 by default). A row ``whole`` says is False is one layer's
+    kernels, timed by a profiler: their times without the per-inference overhead."""
     dtypes = dtypes or ("fp32",) * len(work)
-    return [sum(kernel_seconds(k, device, dtype) for k in ks) + device.overhead
-            for ks, dtype in zip(work, dtypes)]
+    whole = whole or (True,) * len(work)
+    return [sum(kernel_seconds(k, device, dtype) for k in ks) +
+            (device.overhead if entire else 0.0)
+            for ks, dtype, entire in zip(work, dtypes, whole)]
 
 
 def _log_times(work: Sequence[tuple[Kernel, ...]], device: Device,
-               dtypes: Sequence[str]) -> Any:
+               dtypes: Sequence[str], whole: Sequence[bool] | None = None) -> Any:
     import numpy as np
 
-    return np.log(np.maximum(predict(work, device, dtypes), _TINY))
+    return np.log(np.maximum(predict(work, device, dtypes, whole), _TINY))
 
 
 def _to_x(name: str, value: float) -> float:
@@ -249,7 +253,8 @@ def _from_x(name: str, x: float) -> float:
 
 def elasticities(work: Sequence[tuple[Kernel, ...]], prior: Device,
                  dtypes: Sequence[str] | None = None,
-                 names: Sequence[str] | None = None) -> Any:
+                 names: Sequence[str] | None = None,
+                 whole: Sequence[bool] | None = None) -> Any:
     """The Jacobian at ``prior``: per row and parameter, the change of the row's log time per
     change of the parameter's log (of the parameter, for a share), by central differences."""
     import numpy as np
@@ -265,26 +270,40 @@ def elasticities(work: Sequence[tuple[Kernel, ...]], prior: Device,
             span = high - low
         else:
             low, high, span = value * math.exp(-_STEP), value * math.exp(_STEP), 2 * _STEP
-        columns.append((_log_times(work, with_parameters(prior, {name: high}), dtypes) -
-                        _log_times(work, with_parameters(prior, {name: low}), dtypes)) / span)
+        columns.append((_log_times(work, with_parameters(prior, {name: high}), dtypes, whole) -
+                        _log_times(work, with_parameters(prior, {name: low}), dtypes, whole))
+                       / span)
     return np.array(columns).T.reshape(len(work), len(names))
 
 
 def determined(work: Sequence[tuple[Kernel, ...]], prior: Device,
-               dtypes: Sequence[str] | None = None) -> tuple[str, ...]:
-    """The parameters these networks' times determine, largest leverage first: those with
-    enough influence (MIN_INFLUENCE), chosen in the order of a QR factorisation with column
-    pivoting of the elasticities at the prior while each adds enough of its own
-    (MAX_CONDITION), one per ROWS_PER_PARAMETER rows and at most one fewer than the rows (so
-    that every fit has a row to spare); () when none is."""
+               dtypes: Sequence[str] | None = None,
+               whole: Sequence[bool] | None = None) -> tuple[str, ...]:
+    """The parameters these networks' times determine, largest leverage first: those the
+    rows can tell apart (determinable()), one per ROWS_PER_PARAMETER rows and at most one
+    fewer than the rows (so that every fit has a row to spare); () when none is."""
+    rows = len(work)
+    if rows < 2:
+        return ()
+    most = min(max(1, rows // ROWS_PER_PARAMETER), rows - 1)
+    return determinable(work, prior, dtypes, whole)[:most]
+
+
+def determinable(work: Sequence[tuple[Kernel, ...]], prior: Device,
+                 dtypes: Sequence[str] | None = None,
+                 whole: Sequence[bool] | None = None) -> tuple[str, ...]:
+    """The parameters the rows' times can tell apart, however few the rows, largest leverage
+    first: those with enough influence (MIN_INFLUENCE), in the order of a QR factorisation
+    with column pivoting of the elasticities at the prior while each adds enough of its own
+    (MAX_CONDITION)."""
     import numpy as np
     from scipy.linalg import qr
 
     rows = len(work)
-    if rows < 2:
+    if not rows:
         return ()
     names = applicable(prior)
-    jacobian = elasticities(work, prior, dtypes, names)
+    jacobian = elasticities(work, prior, dtypes, names, whole)
     scale = math.sqrt(rows)
     strong = [j for j in range(len(names))
               if np.linalg.norm(jacobian[:, j]) / scale >= MIN_INFLUENCE]
@@ -292,11 +311,9 @@ def determined(work: Sequence[tuple[Kernel, ...]], prior: Device,
         return ()
     r, order = qr(jacobian[:, strong], mode="r", pivoting=True)
     diagonal = np.abs(np.diag(r))
-    most = min(max(1, rows // ROWS_PER_PARAMETER), rows - 1)
     chosen: list[str] = []
     for i, size in enumerate(diagonal):
-        if (len(chosen) >= most or size < diagonal[0] / MAX_CONDITION or
-                size / scale < MIN_INFLUENCE):
+        if size < diagonal[0] / MAX_CONDITION or size / scale < MIN_INFLUENCE:
             break
         chosen.append(names[strong[order[i]]])
     return tuple(chosen)
@@ -314,9 +331,10 @@ class Fit:
 
 
 def fit(work: Sequence[tuple[Kernel, ...]], seconds: Sequence[float], prior: Device,
-        dtypes: Sequence[str] | None = None) -> Fit:
+        dtypes: Sequence[str] | None = None, whole: Sequence[bool] | None = None) -> Fit:
     """The profile nearest the measured ``seconds`` of the networks or benchmarks ``work``
-    (their kernels; each row in its dtype), starting from ``prior`` and changing only the
+    (their kernels; each row in its dtype; a row ``whole`` says is False is one layer's
+    kernels, without the per-inference overhead), starting from ``prior`` and changing only the
     parameters the data determines (determined()): scipy's bounded least_squares on the log
     errors with a robust loss (soft_l1), the parameters in log space within LIMITS.
     NotDetermined when the data determines none; ValueError unless there is one positive,
@@ -329,7 +347,8 @@ def fit(work: Sequence[tuple[Kernel, ...]], seconds: Sequence[float], prior: Dev
     from scipy.optimize import least_squares
 
     dtypes = tuple(dtypes or ("fp32",) * len(work))
-    names = determined(work, prior, dtypes)
+    whole = tuple(whole or (True,) * len(work))
+    names = determined(work, prior, dtypes, whole)
     if not names:
         few = len(work) < 2
         raise NotDetermined(Problem(
@@ -348,7 +367,7 @@ def fit(work: Sequence[tuple[Kernel, ...]], seconds: Sequence[float], prior: Dev
         return {name: _from_x(name, v) for name, v in zip(names, x)}
 
     def residuals(x: Sequence[float]) -> Any:
-        return _log_times(work, with_parameters(prior, values(x)), dtypes) - logs
+        return _log_times(work, with_parameters(prior, values(x)), dtypes, whole) - logs
 
     result = least_squares(residuals, x0, bounds=bounds, loss="soft_l1", f_scale=F_SCALE)
     device = replace(with_parameters(prior, values(result.x)), file="", calibration={})
@@ -398,15 +417,17 @@ def held_out(seconds: Sequence[float],
 
 
 def profile_predictor(work: Sequence[tuple[Kernel, ...]], seconds: Sequence[float],
-                      prior: Device, dtypes: Sequence[str] | None = None
+                      prior: Device, dtypes: Sequence[str] | None = None,
+                      whole: Sequence[bool] | None = None
                       ) -> Callable[[list[int], int], float]:
     """held_out's predictor for the fit: fit() to the training rows, then estimate row i."""
     dtypes = dtypes or ("fp32",) * len(work)
+    whole = whole or (True,) * len(work)
 
     def predict_one(train: list[int], i: int) -> float:
         result = fit([work[j] for j in train], [seconds[j] for j in train], prior,
-                     [dtypes[j] for j in train])
-        return predict([work[i]], result.device, [dtypes[i]])[0]
+                     [dtypes[j] for j in train], [whole[j] for j in train])
+        return predict([work[i]], result.device, [dtypes[i]], [whole[i]])[0]
 
     return predict_one
 
@@ -428,13 +449,79 @@ def scaled_predictor(counts: Sequence[float], seconds: Sequence[float]
 
 # -- a profile from the user's own timings -----------------------------------------------------
 
-def from_timings(path: str, prior: Device, *, leave_one_out: bool = True
+def layer_kernels(graph: Graph, layer: str, fuse: str, dtype: str = "fp32"
+                  ) -> tuple[Kernel, ...] | None:
+    """The kernels that run the layer ``layer`` of ``graph`` (a node's name, or a dotted
+    prefix: every node of a block) under ``fuse``: a fused node's time is its host kernel's.
+    None when no node has that name; () when its nodes launch no kernel (views, the input)."""
+    from cnncost.pipeline import counts
+
+    nodes = [i for i, node in enumerate(graph.nodes)
+             if node.name == layer or node.name.startswith(layer + ".")]
+    if not nodes:
+        return None
+    c = counts(graph, fuse, dtype)
+    hosts = {c.host[i] for i in nodes}
+    return tuple(k for k in kernel_work(graph, c.host, c.costs, dtype) if k.node in hosts)
+
+
+def _row_work(rows: Sequence[Any], graphs: Sequence[Graph], fuse: str,
+              dtypes: Sequence[str]) -> list[tuple[Kernel, ...]]:
+    """Each row's kernels: its network's, or those of its layer (a per-layer row); SpecError
+    with every unknown layer (with a did-you-mean) or one that launches no kernel."""
+    from cnncost.core.errors import Problems, suggest
+
+    problems = Problems()
+    work = []
+    for row, graph, dtype in zip(rows, graphs, dtypes):
+        if not row.layer:
+            work.append(kernels(graph, fuse, dtype))
+            continue
+        found = layer_kernels(graph, row.layer, fuse, dtype)
+        if found is None:
+            problems.add(f"{row.model} has no layer '{row.layer}'", row.where("layer"),
+                         hint=suggest(row.layer, [n.name for n in graph.nodes[1:]],
+                                      listing=False) or
+                         f"a layer as cnncost names it (cnncost analyze {row.model})")
+        elif not found:
+            problems.add(f"layer '{row.layer}' of {row.model} launches no kernel under "
+                         f"fusion {fuse} (a view, or the input): it has no time of its own",
+                         row.where("layer"), hint="leave out the rows of such layers")
+        work.append(found or ())
+    if problems:
+        raise SpecError(problems)
+    return work
+
+
+def _prior_of(rows: Sequence[Any], prior: Device | None) -> tuple[Device, str]:
+    """The prior and where it came from: ``prior`` (--prior), else the rows' ``device``
+    column (a bundled class profile, every row the same), else desktop_cpu."""
+    from cnncost.estimate.devices import load_device
+
+    named = {row.device for row in rows}
+    if len(named) > 1:
+        first = rows[0].device or "none"
+        odd = next(row for row in rows if (row.device or "none") != first)
+        raise SpecError(Problem(
+            f"this row's device is {odd.device or 'not given'} and the first's {first}: "
+            f"the rows of a fit are timed on one device", odd.where("device"),
+            hint="give every row the same device, or fit one profile per device"))
+    if prior is not None:
+        return prior, "--prior"
+    if named != {""}:
+        return load_device(rows[0].device), "the timings' device column"
+    return load_device("desktop_cpu"), "the default"
+
+
+def from_timings(path: str, prior: Device | None = None, *, leave_one_out: bool = True
                  ) -> tuple[Device, dict[str, Any]]:
     """A profile fitted to the timings file ``path`` (cnncost.estimate.timings) from
-    ``prior``, and a report: what was fitted and kept, the fit's error, and (with
+    ``prior`` (None: the file's ``device`` column, else desktop_cpu), and a report: the
+    prior and where it came from, what was fitted and kept, the fit's error, and (with
     ``leave_one_out``) the held-out error and rank correlation of the fit and of mult_adds
-    times one constant. SpecError for a bad file, NotDetermined when the rows determine no
-    parameter."""
+    times one constant. Rows with a ``layer`` are that layer's kernels' times (without the
+    per-inference overhead), residuals of the same fit. SpecError for a bad file (an unknown
+    layer among them), NotDetermined when the rows determine no parameter."""
     import time
 
     from cnncost.core.version import __version__
@@ -447,25 +534,30 @@ def from_timings(path: str, prior: Device, *, leave_one_out: bool = True
                 f"this row was timed on {row.threads} threads and the first on "
                 f"{rows[0].threads}: a profile is for one thread count", row.where("threads"),
                 hint="fit one profile per thread count, from the rows timed with it"))
+    prior, prior_from = _prior_of(rows, prior)
     graphs = timed_graphs(rows, Path(path).parent)
     if prior.threads is not None:  # the prior's threads model, at the rows' thread count
         prior = replace(prior, threads=replace(prior.threads, count=rows[0].threads))
     dtypes = [prior.computes_in(row.dtype) for row in rows]  # as the estimate computes them
-    work = [kernels(graph, prior.fuse, dtype) for graph, dtype in zip(graphs, dtypes)]
+    work = _row_work(rows, graphs, prior.fuse, dtypes)
+    whole = [not row.layer for row in rows]
     seconds = [row.seconds for row in rows]
     try:
-        result = fit(work, seconds, prior, dtypes)
+        result = fit(work, seconds, prior, dtypes, whole)
     except NotDetermined as exc:
         raise NotDetermined(Problem(f"{path}: {exc.problems[0].message}", rows[0].loc,
                                     exc.problems[0].hint)) from None
     mult_adds = [sum(k.mult_adds for k in ks) for ks in work]
     checks = {}
     if leave_one_out:
-        checks = {"profile": held_out(seconds, profile_predictor(work, seconds, prior, dtypes)),
+        checks = {"profile": held_out(seconds, profile_predictor(work, seconds, prior, dtypes,
+                                                                 whole)),
                   "mult_adds": held_out(seconds, scaled_predictor(mult_adds, seconds))}
-    fitted = predict(work, result.device, dtypes)
+    fitted = predict(work, result.device, dtypes, whole)
+    layers = sum(1 for row in rows if row.layer)
     report: dict[str, Any] = {
-        "timings": str(path), "rows": len(rows), "prior": prior.name,
+        "timings": str(path), "rows": len(rows), "layer_rows": layers, "prior": prior.name,
+        "prior_from": prior_from,
         "fitted": list(result.fitted), "kept": list(result.kept),
         "rms_log_error": result.rms_log_error,
         "leave_one_out": {name: None if check is None else
@@ -477,7 +569,8 @@ def from_timings(path: str, prior: Device, *, leave_one_out: bool = True
                    for i, (row, guess) in enumerate(zip(rows, fitted))]}
     record: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d"), "timings": str(path), "rows": len(rows),
-        "threads": rows[0].threads, "prior": prior.name,
+        "threads": rows[0].threads, "prior": prior.name, "prior_from": prior_from,
+        **({"layer_rows": layers} if layers else {}),
         "fitted": ", ".join(result.fitted), "kept": ", ".join(result.kept) or "none",
         "rms_log_error": round(result.rms_log_error, 4)}
     for name, check in checks.items():
@@ -489,7 +582,8 @@ def from_timings(path: str, prior: Device, *, leave_one_out: bool = True
     device = replace(
         result.device, name=f"calibrated from {Path(path).name}",
         description=f"{prior.name} fitted by cnncost {__version__} calibrate --timings to "
-                    f"{len(rows)} measured networks",
+                    f"{len(rows) - layers} measured networks" +
+                    (f" and {layers} layers" if layers else ""),
         sources=(f"fitted ({', '.join(result.fitted)}) to the {len(rows)} timings of "
                  f"{path}, listed under calibration",
                  f"kept from the prior profile {prior.name}: {', '.join(result.kept) or 'none'}",
@@ -508,9 +602,11 @@ def describe(report: dict[str, Any]) -> str:
         rank = "n/a" if figures["spearman"] is None else f"{figures['spearman']:.3f}"
         return f"  {what}: median error {figures['median_error']:.1%}, Spearman {rank}"
 
-    lines = [f"fitted {', '.join(report['fitted'])} to {report['rows']} timings "
+    layers = f" ({report['layer_rows']} of single layers)" if report.get("layer_rows") else ""
+    lines = [f"fitted {', '.join(report['fitted'])} to {report['rows']} timings{layers} "
              f"(root-mean-square log error {report['rms_log_error']:.3f}); kept from "
-             f"{report['prior']}: {', '.join(report['kept']) or 'none'}"]
+             f"{report['prior']} (the prior, from {report['prior_from']}): "
+             f"{', '.join(report['kept']) or 'none'}"]
     if report["leave_one_out"]:
         lines.append("leave-one-out (each row predicted by a fit to the others):")
         lines.append(check("profile", "the fitted profile"))
@@ -626,7 +722,7 @@ def run_calibration(*, timings: str | None, prior: str | None, threads: int = 1,
                          "the rows say how many threads each was timed on")
     start = load_device(prior) if prior else None
     if timings:
-        device, report = from_timings(timings, start or load_device("desktop_cpu"))
+        device, report = from_timings(timings, start)
         message = describe(report)
     else:
         device, record = calibrate(threads=threads, progress=progress, prior=start)

@@ -13,7 +13,12 @@ optional, ``note`` is free text. ``model`` is a bundled spec (with @variant or @
 the path of a spec or an ONNX file, relative to the timings file. ``seconds`` is a plain
 number of seconds or a time with its unit (``6.1ms``, ``850us``). Blank lines and lines that
 start with ``#`` are skipped in CSV. Every problem of every row is reported at once, each at
-its file, line and column. Per-layer rows (a profiler's export) are not read yet.
+its file, line and column.
+
+A row with a ``layer`` is one layer's time from a profiler's per-layer export, not the whole
+network's: ``layer`` names a layer of the model as cnncost names it (a node, or a dotted
+prefix: a block). ``device`` names the bundled class profile the rows were timed on (every
+row the same), the prior of the fit when ``--prior`` is not given.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from cnncost.core.errors import Problem, Problems, SpecError, shown, suggest
 from cnncost.core.ir import Graph, Loc
 from cnncost.core.settings import DTYPES
 
-COLUMNS = ("model", "batch", "dtype", "threads", "seconds", "note")
+COLUMNS = ("model", "layer", "batch", "dtype", "threads", "device", "seconds", "note")
 REQUIRED = ("model", "seconds")
 MAX_BATCH, MAX_THREADS = 1 << 24, 1024
 HINT = ("a timings file is CSV with a header (model,batch,dtype,threads,seconds) or a YAML "
@@ -43,6 +48,8 @@ class TimingRow:
     batch: int = 1
     dtype: str = "fp32"
     threads: int = 1
+    layer: str = ""  # one layer's time (a profiler's per-layer row); "": the whole network's
+    device: str = ""  # the bundled class profile it was timed on, when the file says
     loc: Loc | None = None  # the row
     cells: dict[str, Loc] = field(default_factory=dict)  # where each column was written
 
@@ -55,7 +62,8 @@ class TimingRow:
         how = [f"batch {self.batch}"] if self.batch != 1 else []
         how += [self.dtype] if self.dtype != "fp32" else []
         how += [f"{self.threads} threads"] if self.threads != 1 else []
-        return self.model + (f" ({', '.join(how)})" if how else "")
+        what = f"{self.model}: {self.layer}" if self.layer else self.model
+        return what + (f" ({', '.join(how)})" if how else "")
 
 
 def read_timings(path: str | Path) -> tuple[TimingRow, ...]:
@@ -88,9 +96,18 @@ def _cell(column: str, raw: Any) -> Any:
         raise ValueError(f"'{column}' is empty")
     if isinstance(raw, str):
         raw = raw.strip()
-    if column == "model":
+    if column in ("model", "layer"):
         if not isinstance(raw, str):
-            raise ValueError(f"a model is a spec name or a file, not {shown(repr(raw))}")
+            what = "a spec name or a file" if column == "model" else "a layer's name"
+            raise ValueError(f"a {column} is {what}, not {shown(repr(raw))}")
+        return raw
+    if column == "device":
+        from cnncost.estimate.devices import bundled_devices
+
+        names = bundled_devices()
+        if not isinstance(raw, str) or raw not in names:
+            raise ValueError(f"unknown device {shown(repr(raw))}: a bundled class profile "
+                             f"({suggest(str(raw), names)})")
         return raw
     if column in ("batch", "threads"):
         high = MAX_BATCH if column == "batch" else MAX_THREADS
