@@ -12,7 +12,7 @@ from cnncost.core.ir import Shape
 from cnncost.ops.base import same_total
 from cnncost.frontends.onnx.reading import (FLOAT_MAX, Missing, Reader, axis_index, check_reads,
                                            handles, has_bias, node_attrs, per_channel,
-                                           read_declared)
+                                           read_declared, reduced_axes)
 
 
 def _pads(attrs: dict[str, Any], in_hw: tuple[int, int], kernel: tuple[int, int],
@@ -451,10 +451,7 @@ def _global_pool(r: Reader, node: Any) -> None:
 def _reduce_mean(r: Reader, node: Any) -> None:
     attrs = node_attrs(node)
     shape = r.shape(node.input[0])
-    given = r.operand(node, 1, "axes")
-    axes = [int(a) for a in (attrs.get("axes", range(len(shape))) if given is None
-                             else given)]
-    axes = sorted(axis_index(a, len(shape)) for a in axes)
+    axes = reduced_axes(r, node, len(shape))
     keep = bool(attrs.get("keepdims", 1))
     x = [r.activation(node.input[0])]
     if len(shape) == 4 and axes == [2, 3]:  # the new exporter's global average pooling

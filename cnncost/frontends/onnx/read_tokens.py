@@ -15,7 +15,8 @@ from typing import Any
 from cnncost.core.errors import RuleError
 from cnncost.core.ir import Shape
 from cnncost.frontends.builder import make_op
-from cnncost.frontends.onnx.reading import Reader, axis_index, handles, node_attrs, pattern
+from cnncost.frontends.onnx.reading import (Reader, axis_index, handles, node_attrs, pattern,
+                                           reader_of, reduced_axes)
 from cnncost.ops.tokens import WINDOW_PERM
 
 
@@ -64,12 +65,9 @@ def _where(r: Reader, node: Any) -> None:
 @handles("ReduceMax")
 def _reduce_max(r: Reader, node: Any) -> None:
     """ReduceMax, its axes an attribute (up to opset 17) or an input (from 18)."""
-    attrs = node_attrs(node)
-    shape = r.shape(node.input[0])
-    given = r.operand(node, 1, "axes")
-    axes = attrs.get("axes", range(len(shape))) if given is None else given
-    r.add(node, make_op("reduce_max", axes=sorted(axis_index(a, len(shape)) for a in axes),
-                        keepdims=bool(attrs.get("keepdims", 1))),
+    rank = len(r.shape(node.input[0]))
+    r.add(node, make_op("reduce_max", axes=reduced_axes(r, node, rank),
+                        keepdims=bool(node_attrs(node).get("keepdims", 1))),
           [r.activation(node.input[0])])
 
 
@@ -97,12 +95,11 @@ def _reshape_to(r: Reader, node: Any, shape: Shape) -> list[int] | None:
 def _window_transpose(r: Reader, tensor: str) -> Any | None:
     """The Transpose (0, 1, 3, 2, 4, 5) that alone reads ``tensor``, and the Reshape that
     alone reads its output: (transpose, reshape), or None."""
-    turn = r.only_reader(tensor)
-    if turn is None or turn.op_type != "Transpose" or \
-            tuple(node_attrs(turn).get("perm", ())) != WINDOW_PERM:
+    turn = reader_of(r, tensor, "Transpose")
+    if turn is None or tuple(node_attrs(turn).get("perm", ())) != WINDOW_PERM:
         return None
-    back = r.only_reader(turn.output[0])
-    return (turn, back) if back is not None and back.op_type == "Reshape" else None
+    back = reader_of(r, turn.output[0], "Reshape")
+    return (turn, back) if back is not None else None
 
 
 @pattern("Reshape")

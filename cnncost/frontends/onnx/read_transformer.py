@@ -14,7 +14,8 @@ from typing import Any
 from cnncost.core.ir import Shape
 from cnncost.frontends.builder import make_op
 from cnncost.frontends.onnx.reading import (FOLDABLE, Reader, axis_index, node_attrs,
-                                           other_input, pattern, reader_of, scalar_value)
+                                           other_input, pattern, reader_of, reduced_axes,
+                                           scalar_value)
 
 ELEMENTWISE = {"Add", "Sub", "Mul", "Div", "Pow", "Sqrt", "Erf", "Tanh"}
 MAX_ISLAND = 16  # nodes of one written-out activation (GELU's tanh form has 9)
@@ -120,7 +121,7 @@ def _layer_norm(r: Reader, node: Any) -> bool:
     if x not in r.nodes:
         return False
     shape = r.shape(x)
-    axes = _reduced(r, node, len(shape))
+    axes = reduced_axes(r, node, len(shape))
     axis = ("last" if axes == [len(shape) - 1] else
             "channels" if axes == [1] and len(shape) >= 3 else None)
     if axis is None or not node_attrs(node).get("keepdims", 1):
@@ -131,7 +132,7 @@ def _layer_norm(r: Reader, node: Any) -> bool:
     d = sub.output[0]
     square = next((n for n in r.readers.get(d, ()) if _is_square(r, n, d)), None)
     mean2 = square and reader_of(r, square.output[0], "ReduceMean")
-    if mean2 is None or _reduced(r, mean2, len(shape)) != axes:
+    if mean2 is None or reduced_axes(r, mean2, len(shape)) != axes:
         return False
     eps = reader_of(r, mean2.output[0], "Add")
     root = eps and scalar_value(r, other_input(eps, mean2.output[0])) is not None and \
@@ -189,13 +190,6 @@ def _is_square(r: Reader, node: Any, d: str) -> bool:
     if node.op_type == "Mul":
         return list(node.input) == [d, d]
     return node.op_type == "Pow" and node.input[0] == d and scalar_value(r, node.input[1]) == 2.0
-
-
-def _reduced(r: Reader, node: Any, rank: int) -> list[int]:
-    """A ReduceMean's axes (an attribute before opset 18, an input from it), sorted."""
-    given = r.operand(node, 1, "axes")
-    axes = node_attrs(node).get("axes", range(rank)) if given is None else given
-    return sorted(axis_index(a, rank) for a in axes)
 
 
 # -- constants added to attention logits: the relative position bias, the attention mask ------

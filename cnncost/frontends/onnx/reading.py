@@ -954,6 +954,14 @@ def reader_of(r: Reader, tensor: str, op: str) -> Any | None:
     return node if node is not None and node.op_type == op else None
 
 
+def reduced_axes(r: Reader, node: Any, rank: int) -> list[int]:
+    """A Reduce* node's axes (an attribute before opset 18, an input from it; all of them when
+    neither is given), as sorted indices."""
+    given = r.operand(node, 1, "axes")
+    axes = node_attrs(node).get("axes", range(rank)) if given is None else given
+    return sorted(axis_index(int(a), rank) for a in axes)
+
+
 def other_input(node: Any, tensor: str) -> str:
     """The input of a binary ``node`` that is not ``tensor`` ("" if none is)."""
     rest = [i for i in node.input if i != tensor]
