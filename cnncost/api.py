@@ -44,7 +44,7 @@ def analyze(model: Model | Graph | str | os.PathLike, *, fuse: str = "none",
 def _options(function: str, fuse: Any, dtype: Any, device: Any) -> tuple[str, str, Any]:
     """The fuse, dtype and device that analyze and sweep take, the device loaded when named."""
     from cnncost.core.files import is_file
-    from cnncost.estimate.devices import bundled_devices, load_device
+    from cnncost.estimate.devices import bundled_devices, load_device, split_reference
     from cnncost.passes.latency import Device
 
     argument(f"{function}(): fuse", fuse, str, choices=FUSE_MODES)
@@ -54,8 +54,9 @@ def _options(function: str, fuse: Any, dtype: Any, device: Any) -> tuple[str, st
              "profile file or a cnncost.passes.latency.Device", optional=True)
     if isinstance(device, (str, os.PathLike)):
         device = os.fspath(device)
-        if not is_file(device):
-            argument(where, device, str, "a bundled profile name or a profile file",
+        base, _ = split_reference(device)  # desktop_cpu@threads=8: its changes load_device's
+        if not is_file(base):
+            argument(where, base, str, "a bundled profile name or a profile file",
                      choices=bundled_devices())
         device = load_device(device)
     return fuse, dtype, device

@@ -203,6 +203,12 @@ def test_analyze_takes_a_device_by_name_as_sweep_does(tmp_path):
     profile.write_text(Path(load_device("phone_soc").file).read_text())
     assert totals(cnncost.analyze("mobilenet_v2", device=profile))["latency"] == \
         totals(by_name)["latency"]
+    # a reference with changes, as --device desktop_cpu@threads=4 takes it
+    threaded = cnncost.analyze("mobilenet_v2", device="desktop_cpu@threads=4")
+    assert threaded.latency.device.name == "desktop_cpu@threads=4"
+    assert totals(threaded)["latency"] == totals(cnncost.analyze(
+        "mobilenet_v2", device=load_device("desktop_cpu@threads=4")))["latency"] < \
+        totals(cnncost.analyze("mobilenet_v2", device="desktop_cpu"))["latency"]
 
 
 def test_docs_list_the_exceptions_of_every_function():

@@ -30,16 +30,28 @@ def bundled_devices() -> dict[str, Path]:
     return {p.stem: p for p in sorted(root.glob("*.yaml"))} if root.is_dir() else {}
 
 
+def split_reference(text: str) -> tuple[str, str]:
+    """A device reference as (profile, changes): ``desktop_cpu@threads=8`` -> ("desktop_cpu",
+    "threads=8"); a name or a file without changes -> (text, "")."""
+    from cnncost.core.files import is_file
+
+    base, at, changes = text.rpartition("@")
+    if at and base and "=" in changes and not is_file(text):
+        return base, changes
+    return text, ""
+
+
 def load_device(ref: str) -> Device:
-    """A bundled profile by name (``cnncost devices``) or a profile file."""
+    """A bundled profile by name (``cnncost devices``) or a profile file, with a reference's
+    changes (``desktop_cpu@threads=8``)."""
     from cnncost.core.files import is_file
 
     if not isinstance(ref, (str, PurePath)) or not str(ref):
         raise UsageError(Problem(f"a device is a profile name or a file, not {shown(repr(ref))}",
                                  hint="cnncost devices lists the bundled profiles"))
     text = str(ref)
-    base, at, changes = text.rpartition("@")
-    if at and base and "=" in changes and not is_file(text):
+    base, changes = split_reference(text)
+    if changes:
         return with_overrides(load_device(base), changes)
     if is_file(text) or "/" in text or text.endswith((".yaml", ".yml")):
         return read_device(Path(text))  # a file, or a path that names none: read_text says
