@@ -209,11 +209,8 @@ def median_error(predicted: np.ndarray, measured: np.ndarray) -> float:
 def calibrated(prior: Any, comp: Composition, codes: np.ndarray, measured: np.ndarray,
                train: list[int]) -> tuple[np.ndarray | None, str]:
     """Predictions of a profile fitted to the training cells' times (seconds)."""
-    try:
-        from cnncost.estimate.calibrate import NotDetermined, fit
-    except ImportError:  # before the whole-network fit exists: one scale of the estimate
-        guess = comp.seconds(prior, codes)
-        return guess * float(np.median(measured[train] / guess[train])), "scale"
+    from cnncost.estimate.calibrate import NotDetermined, fit
+
     work = [comp.of(codes[i]) for i in train]
     try:
         result = fit(work, [float(measured[i]) / 1000 for i in train], prior)
