@@ -203,3 +203,14 @@ def test_an_op_without_an_onnx_form_is_refused_not_skipped():
     builder.add("odd", Undeclared(), [0])
     with pytest.raises(UsageError, match="odd: op undeclared declares no ONNX form"):
         export_onnx(Model(builder.graph()))
+
+
+def test_an_onnx_op_has_one_reader():
+    """Two modules registering a reader for one ONNX op is refused when the second loads (the
+    last one used to win silently)."""
+    from cnncost.frontends.onnx.reading import HANDLERS, handles
+
+    assert "Conv" in HANDLERS
+    with pytest.raises(RuntimeError, match="ONNX op Conv has two readers"):
+        handles("Conv")(lambda r, node: None)
+    assert HANDLERS["Conv"].__name__ == "_conv"  # the first registration stands

@@ -851,8 +851,13 @@ FOLDABLE = _fold_table()
 # -- translations ------------------------------------------------------------------------------
 
 def handles(*ops: str) -> Callable[[Handler], Handler]:
+    """Register the reader of ONNX ops: one reader an op (a second one for the same op is a bug
+    in the readers, refused at import, not left to whichever module loads last)."""
     def register(fn: Handler) -> Handler:
         for op in ops:
+            if op in HANDLERS:
+                raise RuntimeError(f"ONNX op {op} has two readers: {HANDLERS[op].__module__}."
+                                   f"{HANDLERS[op].__name__} and {fn.__module__}.{fn.__name__}")
             HANDLERS[op] = fn
         return fn
     return register
