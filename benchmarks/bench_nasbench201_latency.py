@@ -92,8 +92,12 @@ CLASSES: dict[str, tuple[int, str, str]] = {
 # (the profile's own `fuse: bn-act` is onnxruntime's). An assumption about the runtime, not a
 # fitted figure: each edge's kernel count, measured. On HELP's Xeons an edge costs about its
 # kernels: relu-conv-bn (3 kernels) about 7x a `none` edge (1 kernel) whatever the conv's
-# size, a 3x3 conv only 1.4x a 1x1 (docs/latency.md).
+# size, a 3x3 conv only 1.4x a 1x1 (docs/latency.md). PyTorch eager also spends more per conv
+# call than onnxruntime: EAGER_SETUP, a 1x1 conv on 8-16 channels less a ReLU of the same
+# tensor, 3.3-3.8 us on one core here (benchmarks/measure_setup.py, torch 2.14), for the
+# profile's onnxruntime 0.3 us.
 UNFUSED = {"gold_6226", "gold_6240", "silver_4114", "silver_4210r"}
+EAGER_SETUP = 3.5e-6
 HELP_TABLE3 = {  # device: (FLOPs, HELP from 10 samples)
     "titan_rtx_256": (0.950, 0.987), "gold_6226": (0.826, 0.989), "pixel2": (0.765, 0.802),
     "raspi4": (0.846, 0.890), "eyeriss": (0.437, 0.940), "fpga": (0.900, 0.985)}
@@ -277,8 +281,8 @@ def run(root: Path, draws: int, samples: int, seed: int, only: list[str],
         measured = latency[name]
         prior = load_device(profile)
         if name in UNFUSED:
-            prior = replace(prior, fuse="none")
-            profile = f"{profile}, fuse none"
+            prior = replace(prior, fuse="none", setup=EAGER_SETUP)
+            profile = f"{profile}, PyTorch eager"
         counting = composition(batch, "none")
         mult_adds = counting.counts(codes, "mult_adds")
         mem_access = counting.counts(codes, "bytes") / 4

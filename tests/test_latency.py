@@ -52,6 +52,46 @@ def test_one_pointwise_conv_by_hand():
     assert seconds == pytest.approx(32_768 / (2e9 * 0.5))
 
 
+def test_setup_is_paid_by_kernels_that_multiply_and_by_pooling_windows_only():
+    # setup: seconds per conv, linear, matmul or pooling kernel, beyond launch and its work
+    b = GraphBuilder("s", (1, 16, 8, 8))
+    conv = b.add("conv", make_op("conv2d", out_channels=16, kernel=1), [0])
+    relu = b.add("relu", make_op("relu"), [conv])
+    b.add("pool", make_op("avgpool", kernel=3, stride=1, padding=1), [relu])
+    work = kernels(b.graph(), "none")
+    device = replace(PLAIN, launch=1e-6)
+    with_setup = replace(device, setup=5e-6)
+    extra = [kernel_time(k, with_setup, "fp32")[0] - kernel_time(k, device, "fp32")[0]
+             for k in work]
+    assert [k.kind for k in work] == ["pointwise", "", "depthwise"]
+    assert extra == [pytest.approx(5e-6), 0.0, pytest.approx(5e-6)]
+    # a bundled CPU profile states its figure and where it comes from
+    cpu = load_device("desktop_cpu")
+    assert cpu.setup == 0.3e-6 and any(s.startswith("setup:") for s in cpu.sources)
+
+
+def test_a_pooling_window_runs_at_the_depthwise_rate_and_counts_the_same():
+    # avgpool 3x3 stride 1 pad 1 on (1, 16, 8, 8): 16*8*8 = 1,024 outputs x 9 window
+    # operations = 9,216, counted as element-wise operations (no multiply-adds), as before
+    b = GraphBuilder("p", (1, 16, 8, 8))
+    b.add("pool", make_op("avgpool", kernel=3, stride=1, padding=1), [0])
+    graph = b.graph()
+    a = analyze(graph)
+    assert (a.totals.mult_adds, a.totals.elementwise_ops) == (0, 9_216)
+    (k,) = kernels(graph, "none")
+    assert (k.kind, k.mult_adds, k.elementwise_ops, k.window_ops) == ("depthwise", 0, 0, 9_216)
+    # the estimate runs them at peak x depthwise efficiency = 1e9 x 0.25 = 2.5e8/s, as a
+    # depthwise conv with fixed weights: 9,216 / 2.5e8 = 36.864 us; memory 2 x 4,096 B / 1e9
+    # = 8.192 us; the element-wise rate (vector_ops) does not enter
+    seconds, bound = kernel_time(k, replace(PLAIN, vector_ops=1e12), "fp32")
+    assert seconds == pytest.approx(9_216 / 2.5e8) and bound == "compute"
+    # a global pool is a reduction, not a window: element-wise, at vector_ops
+    g = GraphBuilder("g", (1, 16, 8, 8))
+    g.add("gap", make_op("global_avgpool"), [0])
+    (k,) = kernels(g.graph(), "none")
+    assert (k.kind, k.elementwise_ops, k.window_ops) == ("", 1_024, 0)
+
+
 def test_memory_bound_and_the_cache_level():
     (k,) = kernels(pointwise(), "none")
     slow_memory = replace(PLAIN, bandwidth=1e8)  # 14,336 B at 1e8 B/s = 143.36 us > 65.5 us
@@ -149,6 +189,7 @@ def test_a_profile_written_is_read_back_equal(tmp_path):
     ("name: x\npeak_mult_adds: {fp32: 1e9}\nbandwidth: 1e9\nefficiency: {conv: 2}\n",
      "at most 1"),
     ("name: x\npeak_mult_adds: {fp32: 1e9}\nbandwidth: 1e9\nim2col: maybe\n", "true or false"),
+    ("name: x\npeak_mult_adds: {fp32: 1e9}\nbandwidth: 1e9\nsetup: 2\n", "at most 1"),
     ("name: x\npeak_mult_adds: 1e9\nbandwidth: 1e9\n", "with fp32 at least"),
     ("- a list\n", "a device profile is a mapping"),
 ])

@@ -154,14 +154,14 @@ def _chain(name: str, shape: tuple[int, ...], op: str, layers: int) -> Bench:
 # the launch and overhead times, each fitted as its logarithm, and the overlap, a share, as it
 # is. Each stays within its limits (read_device's ranges), so exp() never overflows and every
 # fitted profile reads back.
-PARAMETERS = (*KINDS, "vector_ops", "bandwidth", "cache_bandwidth", "launch", "overhead",
-              "overlap")
+PARAMETERS = (*KINDS, "vector_ops", "bandwidth", "cache_bandwidth", "launch", "setup",
+              "overhead", "overlap")
 _KIND_RATE = (1e6, 1e17)  # mult-adds per second (an efficiency of at least 1e-11)
 _PER_SECOND = (1e3, 1e17)  # element-wise ops or bytes per second
 _TIME = (1e-9, 1.0)  # seconds
 LIMITS = {**dict.fromkeys(KINDS, _KIND_RATE),
           **dict.fromkeys(("vector_ops", "bandwidth", "cache_bandwidth"), _PER_SECOND),
-          "launch": _TIME, "overhead": _TIME, "overlap": (0.0, 1.0)}
+          "launch": _TIME, "setup": _TIME, "overhead": _TIME, "overlap": (0.0, 1.0)}
 SHARES = ("overlap",)  # fitted as they are; the rest as logarithms
 # Which parameters the data determines (determined()): a parameter's elasticity, the change
 # of a row's log time per change of its log (of itself, for a share), root-mean-square over
@@ -194,7 +194,7 @@ def parameters_of(device: Device) -> dict[str, float]:
     values = {kind: device.throughput(kind, "fp32") for kind in KINDS}
     values.update(vector_ops=device.vector_rate("fp32"), bandwidth=device.bandwidth,
                   cache_bandwidth=device.cache_bandwidth, launch=device.launch,
-                  overhead=device.overhead, overlap=device.overlap)
+                  setup=device.setup, overhead=device.overhead, overlap=device.overlap)
     return values
 
 

@@ -14,7 +14,7 @@ from cnncost.core.settings import DTYPES
 from cnncost.passes.latency import KINDS, WINOGRAD_TRANSFORMS, Device, Threads
 
 PROFILE_KEYS = ("name", "description", "sources", "peak_mult_adds", "vector_ops", "bandwidth",
-                "cache", "launch", "overhead", "overlap", "im2col", "fuse", "efficiency",
+                "cache", "launch", "setup", "overhead", "overlap", "im2col", "fuse", "efficiency",
                 "threads", "compute_dtype", "winograd", "calibration")
 THREAD_KEYS = ("count", "efficiency", "grain", "sync", "bandwidth")
 MAX_THREADS = 1024
@@ -268,8 +268,8 @@ def read_device(path: Path) -> Device:
     device = Device(
         name=read.text(doc, "name", path.stem), peak_mult_adds=peak,
         bandwidth=read.number(doc, "bandwidth", required=True, default=1.0, **rates),
-        launch=read.number(doc, "launch", high=1.0), overhead=read.number(doc, "overhead",
-                                                                           high=1.0),
+        launch=read.number(doc, "launch", high=1.0), setup=read.number(doc, "setup", high=1.0),
+        overhead=read.number(doc, "overhead", high=1.0),
         vector_ops=read.number(doc, "vector_ops", low=1.0),  # 0: as peak_mult_adds
         cache_bytes=cache_bytes if cache is not None else 0.0,
         cache_bandwidth=cache_bandwidth if cache is not None else 0.0,
@@ -357,7 +357,10 @@ def device_yaml(device: Device) -> str:
     if device.cache_bytes:
         lines.append(f"cache: {{bytes: {int(device.cache_bytes)}, "
                      f"bandwidth: {device.cache_bandwidth:.10g}}}")
-    lines += [f"launch: {device.launch:.10g}", f"overhead: {device.overhead:.10g}",
+    lines.append(f"launch: {device.launch:.10g}")
+    if device.setup:
+        lines.append(f"setup: {device.setup:.10g}")
+    lines += [f"overhead: {device.overhead:.10g}",
               f"overlap: {device.overlap:.10g}",
               f"im2col: {'true' if device.im2col else 'false'}", f"fuse: {device.fuse}"]
     if device.efficiency:

@@ -76,6 +76,12 @@ class Pool2d(Op):
     def kind(self, inputs: tuple[Shape, ...]) -> str:
         return f"{self.op_name} {self.kernel[0]}x{self.kernel[1]}"
 
+    def latency_kind(self, in_channels: int) -> str:
+        """A pooling window is a depthwise conv with fixed weights, and runtimes run it as
+        one: its window operations go at the device's depthwise rate (not the element-wise
+        rate), and it pays a conv kernel's ``setup``. The counts are unchanged."""
+        return "depthwise"
+
     def to_onnx(self, w: Any) -> None:
         """Its ``onnx_op`` with the stride written out and the padding as explicit pads."""
         stride = self.stride or self.kernel

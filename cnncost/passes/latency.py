@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 
 from cnncost.core.ir import Cost, Graph, is_vector
 from cnncost.core.settings import DTYPES, LAYER_KINDS
+from cnncost.ops.base import POOL
 from cnncost.passes.fuse import is_kernel
 
 KINDS = LAYER_KINDS  # each has its own efficiency in a profile
@@ -62,6 +63,8 @@ class Device:
     peak_mult_adds: dict[str, float]  # per dtype: multiply-accumulates per second
     bandwidth: float  # bytes per second, main memory
     launch: float = 0.0  # seconds per kernel launched
+    setup: float = 0.0  # seconds more per kernel that multiplies (a conv, linear or matmul
+    # kernel: its primitive's set-up, weight packing), whatever its size
     overhead: float = 0.0  # seconds per inference, whatever the network (a runtime's call)
     vector_ops: float = 0.0  # element-wise operations per second (0: as peak_mult_adds)
     cache_bytes: float = 0.0  # a faster level: its size (0: none) ...
@@ -106,6 +109,7 @@ class Kernel(NamedTuple):
     winograd: int = 0  # a 3x3 stride-1 dense conv's own mult_adds (0: not such a conv) ...
     winograd_in: int = 0  # ... its output positions x input channels ...
     winograd_out: int = 0  # ... and its output elements (output positions x out channels)
+    window_ops: int = 0  # a pooling's window operations, run at its kind's rate (depthwise)
 
 
 @dataclass(frozen=True)
@@ -161,9 +165,10 @@ def kernel_work(graph: Graph, host: tuple[int, ...], costs: tuple[Cost, ...],
         source = nodes[node.inputs[0]].shape if node.inputs else ()
         in_channels = source[1] if len(source) > 1 else 0
         kind = layer_kind(node.op, in_channels)
-        result.append(Kernel(index, kind, mult_adds[index], elementwise[index],
+        window = elementwise[index] if kind and node.op.family == POOL else 0
+        result.append(Kernel(index, kind, mult_adds[index], 0 if window else elementwise[index],
                              size * moved[index], size * _column_matrix(node, kind, in_channels),
-                             *_winograd_work(node, kind, in_channels)))
+                             *_winograd_work(node, kind, in_channels), window_ops=window))
     return tuple(result)
 
 
@@ -218,12 +223,12 @@ def _terms(k: Kernel, device: Device, dtype: str) -> tuple[Any, Any, Any]:
         per_in, per_out = WINOGRAD_TRANSFORMS[m]
         transforms = (k.winograd_in * per_in + k.winograd_out * per_out) / (m * m)
     compute = ((k.elementwise_ops + transforms) / device.vector_rate(dtype) +
-               mult_adds / device.throughput(k.kind, dtype))
+               (mult_adds + k.window_ops) / device.throughput(k.kind, dtype))
     moved = kernel_bytes(k, device)
     bandwidth, cache_bandwidth, sync = device.bandwidth, device.cache_bandwidth, 0.0
     t = device.threads
     if t is not None and t.count > 1:
-        work = mult_adds + k.elementwise_ops + transforms + moved
+        work = mult_adds + k.window_ops + k.elementwise_ops + transforms + moved
         used = _clamp(work / t.grain if t.grain else t.count, 1, t.count)
         speedup = 1 + (used - 1) * t.efficiency
         compute = compute / speedup
@@ -266,14 +271,14 @@ def combine(compute: Any, memory: Any, device: Device) -> Any:
 def kernel_seconds(k: Kernel, device: Device, dtype: str) -> float:
     """The kernel's time (combine() of its terms, plus its threads' synchronisation)."""
     compute, memory, sync = _terms(k, device, dtype)
-    return combine(compute, memory, device) + sync
+    return combine(compute, memory, device) + sync + (device.setup if k.kind else 0.0)
 
 
 def kernel_time(k: Kernel, device: Device, dtype: str) -> tuple[float, str]:
     """Seconds for one kernel, and what bounds it: compute or memory ("" in a sweep, where
     it differs between configurations)."""
     compute, memory, sync = _terms(k, device, dtype)
-    seconds = combine(compute, memory, device) + sync
+    seconds = combine(compute, memory, device) + sync + (device.setup if k.kind else 0.0)
     if is_vector(compute) or is_vector(memory):
         return seconds, ""
     return seconds, "compute" if compute >= memory else "memory"
