@@ -324,6 +324,17 @@ def run(root: Path, draws: int, samples: int, seed: int, only: list[str],
     return 0
 
 
+def device_class(name: str) -> str:
+    """The device class a HELP setting belongs to (what the issue asks to win on each)."""
+    why = CLASSES[name][2]
+    if why.startswith("desktop GPU"):
+        return f"desktop GPU, batch {CLASSES[name][0]}"
+    if why.startswith("simulated"):
+        return "simulated accelerator"
+    return {"server CPU": "server CPU", "phone CPU": "phone CPU"}.get(
+        why.split(" (")[0].split(",")[0], "board CPU (Raspberry Pi 4)")
+
+
 def _cell(values: list[tuple[float, float]], which: int, percent: bool = False) -> str:
     if not values:
         return "-"
@@ -364,6 +375,21 @@ def report(rows: list[Any], draws: int, samples: int) -> None:
               f"mem_access {mean('mem_access')}, estimate {mean('estimate')}, calibrated "
               f"from {samples} cells {mean('calibrated')}; HELP {HELP_MEANS[1]} from 10 "
               f"samples, FLOPs {HELP_MEANS[0]} (Table 3)")
+    groups: dict[str, list[Any]] = collections.defaultdict(list)
+    for r in rows:
+        groups[device_class(r[0])].append(r)
+    print("\nBy device class, mean Spearman over its device settings (mean over draws):\n")
+    print("| device class | settings | mult_adds | mem_access | estimate | calibrated | "
+          "calibrated above mult_adds |")
+    print("|---|---|---|---|---|---|---|")
+    for group, members in groups.items():
+        means = {label: statistics.mean(statistics.mean(v[0] for v in r[3][label])
+                                        for r in members)
+                 if all(r[3][label] for r in members) else float("nan")
+                 for label in ("mult_adds", "mem_access", "estimate", "calibrated")}
+        print(f"| {group} | {len(members)} | " +
+              " | ".join(f"{means[label]:.3f}" for label in means) +
+              f" | {'yes' if means['calibrated'] > means['mult_adds'] else 'no'} |")
     classes: dict[tuple[str, str], list[str]] = collections.defaultdict(list)
     for name, profile, why, _, _ in rows:
         classes[(profile, why)].append(name)
