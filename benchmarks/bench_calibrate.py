@@ -6,7 +6,9 @@ LARGE multiply-adds) is timed with onnxruntime, one thread: a warm-up, then inte
 rounds, each model's minimum over its runs and the rounds (the spread, median over minimum,
 is printed). Ten networks of different families (TRAINING) are written to a timings file and
 fitted with `cnncost calibrate --timings` (cnncost.estimate.calibrate.from_timings), from the
-bundled desktop_cpu prior and from this machine's own micro-benchmark calibration. Each
+bundled desktop_cpu prior, from this machine's own micro-benchmark calibration, and from
+desktop_cpu together with the micro-benchmarks' times (`calibrate --timings FILE
+--micro-benchmarks`: one fit to both). Each
 fitted profile then estimates every OTHER network; the figures are the median of
 |estimate / measured - 1| and the Spearman rank correlation with the measured times, next to
 mult_adds times one constant (the median seconds per multiply-add of the same ten), the
@@ -32,7 +34,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from cnncost.estimate.calibrate import (  # noqa: E402
+    FUSE,
+    cache_size,
     fit,
+    machine_prior,
+    micro_benchmarks,
     from_timings,
     predict,
     scaled_predictor,
@@ -132,7 +138,10 @@ def main() -> None:
         if saved:
             Path(saved).write_text(json.dumps({"measured": measured, "spread": spread}))
     print("calibrating on the micro-benchmarks ...", flush=True)
-    local, _ = calibrate()
+    local, record = calibrate()
+    benches = micro_benchmarks()  # their times, as just measured: fitted with the timings
+    also = ([kernels(b.graph, FUSE) for b in benches],
+            [record[b.name]["measured"] for b in benches])
     graphs = {label: m.graph for label, m in models}
     others = [label for label in labels if label not in training]
     real = [measured[label] for label in others]
@@ -142,10 +151,12 @@ def main() -> None:
     timings.write_text("model,batch,dtype,threads,seconds\n" + "".join(
         f"{label},1,fp32,1,{measured[label]!r}\n" for label in training))
     results = {}
-    for prior_name, prior in (("desktop_cpu", load_device("desktop_cpu")),
-                              ("micro-benchmarks", local)):
+    for prior_name, prior, extra in (("desktop_cpu", load_device("desktop_cpu"), ((), ())),
+                                     ("micro-benchmarks", local, ((), ())),
+                                     ("desktop_cpu, with the micro-benchmarks",
+                                      load_device("desktop_cpu"), also)):
         t0 = time.perf_counter()
-        device, report = from_timings(str(timings), prior)
+        device, report = from_timings(str(timings), prior, also=extra)
         fit_seconds = time.perf_counter() - t0
         work = [kernels(graphs[label], device.fuse) for label in others]
         prior_work = [kernels(graphs[label], prior.fuse) for label in others]
@@ -165,15 +176,20 @@ def main() -> None:
     rng = random.Random(20)
     prior = load_device("desktop_cpu")
     work_all = {label: kernels(graphs[label], prior.fuse) for label in labels}
+    here = machine_prior(prior, cache_size())  # with the micro-benchmarks: this machine's
     draws = []
     for _ in range(DRAWS):
         train = rng.sample(labels, 10)
         rest = [label for label in labels if label not in train]
         result = fit([work_all[t] for t in train], [measured[t] for t in train], prior)
+        joint = fit([*(work_all[t] for t in train), *also[0]],
+                    [*(measured[t] for t in train), *also[1]], here)
         truth = [measured[label] for label in rest]
         ma_guess = [ma([index[t] for t in train], index[label]) for label in rest]
         draws.append({"fitted": judged(predict([work_all[r] for r in rest], result.device),
                                        truth),
+                      "joint": judged(predict([work_all[r] for r in rest], joint.device),
+                                      truth),
                       "mult_adds": judged(ma_guess, truth), "parameters": len(result.fitted)})
     elapsed = time.perf_counter() - started
     text = table(training, results, baseline, draws, len(models), len(others), spread,
@@ -206,12 +222,14 @@ def table(training: list[str], results: dict, baseline: dict, draws: list[dict],
         loo = report["leave_one_out"]["profile"]
         lines.append(row(f"`calibrate --timings`, prior {name} (fitted: "
                          f"{', '.join(report['fitted'])})", r["fitted"]))
-        lines.append(row(f"prior {name} uncalibrated", r["prior"]))
+        if "micro-benchmarks" not in name or name == "micro-benchmarks":  # a prior of its own
+            lines.append(row(f"prior {name} uncalibrated", r["prior"]))
         if loo:
             lines.append(f"| (its own leave-one-out on the 10, as reported) | "
                          f"{loo['median_error']:.1%} | {loo['spearman']:.3f} |")
     lines.append(row("mult_adds x one constant (from the same 10)", baseline))
     fitted = sorted(d["fitted"]["median_error"] for d in draws)
+    joint = sorted(d["joint"]["median_error"] for d in draws)
     ma = sorted(d["mult_adds"]["median_error"] for d in draws)
     rank = sorted(d["fitted"]["spearman"] for d in draws)
     lines += ["", (f"{len(draws)} random draws of 10 training networks (prior desktop_cpu), "
@@ -220,7 +238,10 @@ def table(training: list[str], results: dict, baseline: dict, draws: list[dict],
                    f"{statistics.median(rank):.3f} (worst {rank[0]:.3f}); mult_adds x one "
                    f"constant {statistics.median(ma):.1%} (best {ma[0]:.1%}, worst "
                    f"{ma[-1]:.1%}); parameters fitted {min(d['parameters'] for d in draws)} "
-                   f"to {max(d['parameters'] for d in draws)}.")]
+                   f"to {max(d['parameters'] for d in draws)}. Fitted together with this "
+                   f"machine's 53 micro-benchmarks (`--micro-benchmarks`): median error "
+                   f"{statistics.median(joint):.1%} (best {joint[0]:.1%}, worst "
+                   f"{joint[-1]:.1%}).")]
     return "\n".join(lines)
 
 

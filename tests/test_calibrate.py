@@ -471,3 +471,59 @@ def test_rows_on_different_devices_are_refused(tmp_path):
     (problem,) = caught.value.problems
     assert "device is not given and the first's phone_soc" in problem.message
     assert (problem.loc.line, problem.loc.column) == (3, 12)
+
+
+# -- timings of this machine, fitted with its micro-benchmarks ---------------------------------
+
+def test_micro_benchmarks_join_the_fit_to_timings_and_are_never_held_out(tmp_path,
+                                                                           monkeypatch):
+    # synthetic: a device with 6 parameters off the prior, as onnxruntime runs here (the
+    # machine's cache); the 5 networks alone determine 1 parameter, with the 53
+    # micro-benchmarks (their times, as timed, from the same device) all 6 are recovered
+    import cnncost.estimate.calibrate as calibrate_module
+
+    monkeypatch.setattr(calibrate_module, "cache_size", lambda: 32 * 2 ** 20)
+    prior = machine_prior(load_device("desktop_cpu"), 32 * 2 ** 20)
+    start = parameters_of(prior)
+    change = {"conv": 0.7, "pointwise": 1.3, "depthwise": 0.5, "vector_ops": 0.6,
+              "bandwidth": 0.8, "launch": 2.0}
+    truth = with_parameters(prior, {k: start[k] * f for k, f in change.items()})
+    benches = micro_benchmarks()
+    micro = [kernels(b.graph, FUSE) for b in benches]
+    also = (micro, predict(micro, truth))
+    models = ["mobilenet_v1", "mobilenet_v2", "squeezenet", "shufflenet_v2@1.0x", "resnet18"]
+    seconds = predict([kernels(load_model(m).graph, FUSE) for m in models], truth)
+    timings = write(tmp_path, "here.csv", "model,seconds\n" + "".join(
+        f"{m},{s!r}\n" for m, s in zip(models, seconds)))
+    alone, _ = from_timings(str(timings), leave_one_out=False)
+    both, report = from_timings(str(timings), also=also)
+    assert len(alone.calibration["fitted"].split(", ")) == 1
+    fitted = report["fitted"]
+    assert set(change) <= set(fitted) and report["micro_benchmarks"] == len(benches) == 53
+    got, want = parameters_of(both), parameters_of(truth)
+    for name in change:
+        assert got[name] == pytest.approx(want[name], rel=0.02), name
+    # leave-one-out holds out the 5 timings only: each predicted by a fit to the other 4
+    # and all 53 micro-benchmarks
+    assert [m["model"] for m in report["models"]] == models
+    assert report["leave_one_out"]["profile"]["median_error"] < 0.02
+    assert both.calibration["micro_benchmarks"] == 53 and "micro-benchmarks" in both.description
+
+
+def test_micro_benchmarks_need_timings_to_join():
+    result = cli("calibrate", "--micro-benchmarks")
+    assert result.exit_code == 2
+    assert "--micro-benchmarks adds this machine's micro-benchmarks to a fit to --timings" \
+        in result.stderr
+
+
+@pytest.mark.slow
+def test_calibrate_timings_with_micro_benchmarks_timed_here(tmp_path):
+    pytest.importorskip("onnxruntime")
+    timings = write(tmp_path, "here.csv", TIMINGS)
+    out = tmp_path / "here.yaml"
+    result = cli("calibrate", "--timings", str(timings), "--micro-benchmarks", "-o", str(out))
+    assert result.exit_code == 0, result.stderr
+    assert "to 5 timings and 53 micro-benchmarks timed here" in result.stderr
+    device = read_device(out)
+    assert device.calibration["micro_benchmarks"] == 53 and device.fuse == FUSE

@@ -73,7 +73,7 @@ def measure(
     run(body)
 
 
-@command("timings", "prior", "output", "threads", "name", "as_json")
+@command("timings", "micro", "prior", "output", "threads", "name", "as_json")
 def calibrate(
     timings: Annotated[Optional[str], typer.Option(
         "--timings", metavar="FILE",
@@ -81,6 +81,11 @@ def calibrate(
              "seconds, and batch, dtype, threads, device; with layer, one layer's time from a "
              "profiler), e.g. from the target phone or GPU, instead of timing "
              "micro-benchmarks here.")] = None,
+    micro: Annotated[bool, typer.Option(
+        "--micro-benchmarks",
+        help="With --timings measured on this machine: also time the micro-benchmarks here "
+             "and fit both together (more of the profile determined, a steadier fit).")
+    ] = False,
     prior: Annotated[Optional[str], typer.Option(
         "--prior", metavar="NAME|FILE",
         help="The profile the fit starts from and keeps what the data cannot determine "
@@ -111,7 +116,7 @@ def calibrate(
         with _progress() as progress:
             device, report, message = run_calibration(timings=timings, prior=prior,
                                                       threads=threads, name=name,
-                                                      progress=progress)
+                                                      progress=progress, micro=micro)
         if as_json:
             write_file(output, device_yaml(device))
             return json.dumps(report, indent=2) + "\n"

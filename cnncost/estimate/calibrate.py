@@ -418,15 +418,20 @@ def held_out(seconds: Sequence[float],
 
 def profile_predictor(work: Sequence[tuple[Kernel, ...]], seconds: Sequence[float],
                       prior: Device, dtypes: Sequence[str] | None = None,
-                      whole: Sequence[bool] | None = None
+                      whole: Sequence[bool] | None = None,
+                      also: tuple[Sequence[tuple[Kernel, ...]], Sequence[float]] = ((), ())
                       ) -> Callable[[list[int], int], float]:
-    """held_out's predictor for the fit: fit() to the training rows, then estimate row i."""
+    """held_out's predictor for the fit: fit() to the training rows (and the whole-network
+    rows ``also``, in every fit), then estimate row i."""
     dtypes = dtypes or ("fp32",) * len(work)
     whole = whole or (True,) * len(work)
+    extra = len(also[0])
 
     def predict_one(train: list[int], i: int) -> float:
-        result = fit([work[j] for j in train], [seconds[j] for j in train], prior,
-                     [dtypes[j] for j in train], [whole[j] for j in train])
+        result = fit([*(work[j] for j in train), *also[0]],
+                     [*(seconds[j] for j in train), *also[1]], prior,
+                     [*(dtypes[j] for j in train), *("fp32",) * extra],
+                     [*(whole[j] for j in train), *(True,) * extra])
         return predict([work[i]], result.device, [dtypes[i]], [whole[i]])[0]
 
     return predict_one
@@ -513,15 +518,19 @@ def _prior_of(rows: Sequence[Any], prior: Device | None) -> tuple[Device, str]:
     return load_device("desktop_cpu"), "the default"
 
 
-def from_timings(path: str, prior: Device | None = None, *, leave_one_out: bool = True
+def from_timings(path: str, prior: Device | None = None, *, leave_one_out: bool = True,
+                 also: tuple[Sequence[tuple[Kernel, ...]], Sequence[float]] = ((), ())
                  ) -> tuple[Device, dict[str, Any]]:
     """A profile fitted to the timings file ``path`` (cnncost.estimate.timings) from
     ``prior`` (None: the file's ``device`` column, else desktop_cpu), and a report: the
     prior and where it came from, what was fitted and kept, the fit's error, and (with
     ``leave_one_out``) the held-out error and rank correlation of the fit and of mult_adds
     times one constant. Rows with a ``layer`` are that layer's kernels' times (without the
-    per-inference overhead), residuals of the same fit. SpecError for a bad file (an unknown
-    layer among them), NotDetermined when the rows determine no parameter."""
+    per-inference overhead), residuals of the same fit. ``also``: more rows always in the fit
+    (this machine's micro-benchmarks: their kernels and seconds; the prior then takes this
+    machine's cache size), never held out. SpecError
+    for a bad file (an unknown layer among them), NotDetermined when the rows determine no
+    parameter."""
     import time
 
     from cnncost.core.version import __version__
@@ -535,6 +544,8 @@ def from_timings(path: str, prior: Device | None = None, *, leave_one_out: bool 
                 f"{rows[0].threads}: a profile is for one thread count", row.where("threads"),
                 hint="fit one profile per thread count, from the rows timed with it"))
     prior, prior_from = _prior_of(rows, prior)
+    if also[0]:  # timed on this machine, as the micro-benchmarks: its cache
+        prior = machine_prior(prior, cache_size())
     graphs = timed_graphs(rows, Path(path).parent)
     if prior.threads is not None:  # the prior's threads model, at the rows' thread count
         prior = replace(prior, threads=replace(prior.threads, count=rows[0].threads))
@@ -542,8 +553,10 @@ def from_timings(path: str, prior: Device | None = None, *, leave_one_out: bool 
     work = _row_work(rows, graphs, prior.fuse, dtypes)
     whole = [not row.layer for row in rows]
     seconds = [row.seconds for row in rows]
+    extra = len(also[0])
     try:
-        result = fit(work, seconds, prior, dtypes, whole)
+        result = fit([*work, *also[0]], [*seconds, *also[1]], prior,
+                     [*dtypes, *("fp32",) * extra], [*whole, *(True,) * extra])
     except NotDetermined as exc:
         raise NotDetermined(Problem(f"{path}: {exc.problems[0].message}", rows[0].loc,
                                     exc.problems[0].hint)) from None
@@ -551,12 +564,13 @@ def from_timings(path: str, prior: Device | None = None, *, leave_one_out: bool 
     checks = {}
     if leave_one_out:
         checks = {"profile": held_out(seconds, profile_predictor(work, seconds, prior, dtypes,
-                                                                 whole)),
+                                                                 whole, also)),
                   "mult_adds": held_out(seconds, scaled_predictor(mult_adds, seconds))}
     fitted = predict(work, result.device, dtypes, whole)
     layers = sum(1 for row in rows if row.layer)
     report: dict[str, Any] = {
-        "timings": str(path), "rows": len(rows), "layer_rows": layers, "prior": prior.name,
+        "timings": str(path), "rows": len(rows), "layer_rows": layers,
+        "micro_benchmarks": extra, "prior": prior.name,
         "prior_from": prior_from,
         "fitted": list(result.fitted), "kept": list(result.kept),
         "rms_log_error": result.rms_log_error,
@@ -571,6 +585,7 @@ def from_timings(path: str, prior: Device | None = None, *, leave_one_out: bool 
         "date": time.strftime("%Y-%m-%d"), "timings": str(path), "rows": len(rows),
         "threads": rows[0].threads, "prior": prior.name, "prior_from": prior_from,
         **({"layer_rows": layers} if layers else {}),
+        **({"micro_benchmarks": extra} if extra else {}),
         "fitted": ", ".join(result.fitted), "kept": ", ".join(result.kept) or "none",
         "rms_log_error": round(result.rms_log_error, 4)}
     for name, check in checks.items():
@@ -583,9 +598,11 @@ def from_timings(path: str, prior: Device | None = None, *, leave_one_out: bool 
         result.device, name=f"calibrated from {Path(path).name}",
         description=f"{prior.name} fitted by cnncost {__version__} calibrate --timings to "
                     f"{len(rows) - layers} measured networks" +
-                    (f" and {layers} layers" if layers else ""),
+                    (f" and {layers} layers" if layers else "") +
+                    (f" and {extra} micro-benchmarks timed here" if extra else ""),
         sources=(f"fitted ({', '.join(result.fitted)}) to the {len(rows)} timings of "
-                 f"{path}, listed under calibration",
+                 f"{path}, listed under calibration" +
+                 (f", and {extra} micro-benchmarks timed on this machine" if extra else ""),
                  f"kept from the prior profile {prior.name}: {', '.join(result.kept) or 'none'}",
                  *(f"prior {prior.name}: {s}" for s in prior.sources)),
         calibration=record)
@@ -603,6 +620,8 @@ def describe(report: dict[str, Any]) -> str:
         return f"  {what}: median error {figures['median_error']:.1%}, Spearman {rank}"
 
     layers = f" ({report['layer_rows']} of single layers)" if report.get("layer_rows") else ""
+    if report.get("micro_benchmarks"):
+        layers += f" and {report['micro_benchmarks']} micro-benchmarks timed here"
     lines = [f"fitted {', '.join(report['fitted'])} to {report['rows']} timings{layers} "
              f"(root-mean-square log error {report['rms_log_error']:.3f}); kept from "
              f"{report['prior']} (the prior, from {report['prior_from']}): "
@@ -670,23 +689,14 @@ def calibrate(*, threads: int = 1, seconds_per_bench: float = 0.25,
 
     from cnncost.core.version import __version__
     from cnncost.estimate.devices import load_device
-    from cnncost.estimate.measure import model_source, runtime, session, time_session
+    from cnncost.estimate.measure import runtime
 
     ort = runtime()  # first: a missing onnxruntime or scipy is said before any work
     optional_module("scipy", "fitting a profile needs scipy", "calibrate")
     prior = machine_prior(prior or load_device("desktop_cpu"), cache_size())
     started = time.perf_counter()
     benches = micro_benchmarks()
-    measured, work = [], []
-    for bench in benches:
-        if progress:
-            progress(bench.name)
-        what = f"calibration micro-benchmark {bench.name}"
-        sess = session(model_source(Model(bench.graph)), threads, what)
-        timing = time_session(sess, warmup=3, runs=10, seconds=seconds_per_bench,
-                              threads=threads, name=what)
-        measured.append(max(timing.min, 1e-9))  # never 0, below the clock's resolution
-        work.append(kernels(bench.graph, FUSE))
+    work, measured = time_micro_benchmarks(benches, threads, seconds_per_bench, progress)
     result = fit(work, measured, prior)
     fitted = predict(work, result.device)
     name = f"calibrated ({processor()}, {threads} thread{'s' if threads > 1 else ''})"
@@ -708,9 +718,31 @@ def calibrate(*, threads: int = 1, seconds_per_bench: float = 0.25,
     return device, record
 
 
+def time_micro_benchmarks(benches: Sequence[Bench], threads: int = 1,
+                          seconds_per_bench: float = 0.25,
+                          progress: Callable[[str], None] | None = None
+                          ) -> tuple[list[tuple[Kernel, ...]], list[float]]:
+    """Each micro-benchmark's kernels (under onnxruntime's fusion) and its time on this
+    machine with onnxruntime: 3 warm-up runs, then the fastest of at least 10 runs and
+    ``seconds_per_bench``."""
+    from cnncost.estimate.measure import model_source, session, time_session
+
+    measured, work = [], []
+    for bench in benches:
+        if progress:
+            progress(bench.name)
+        what = f"calibration micro-benchmark {bench.name}"
+        sess = session(model_source(Model(bench.graph)), threads, what)
+        timing = time_session(sess, warmup=3, runs=10, seconds=seconds_per_bench,
+                              threads=threads, name=what)
+        measured.append(max(timing.min, 1e-9))  # never 0, below the clock's resolution
+        work.append(kernels(bench.graph, FUSE))
+    return work, measured
+
+
 def run_calibration(*, timings: str | None, prior: str | None, threads: int = 1,
-                    name: str | None = None, progress: Callable[[str], None] | None = None
-                    ) -> tuple[Device, dict[str, Any], str]:
+                    name: str | None = None, progress: Callable[[str], None] | None = None,
+                    micro: bool = False) -> tuple[Device, dict[str, Any], str]:
     """What ``cnncost calibrate`` fits: to the ``timings`` file, or else to this machine's
     micro-benchmarks timed on ``threads``, starting from the profile ``prior`` names
     (desktop_cpu by default). The profile (named ``name`` when given), the fit's report (as
@@ -720,8 +752,22 @@ def run_calibration(*, timings: str | None, prior: str | None, threads: int = 1,
     if timings and threads != 1:
         raise UsageError("--threads is for timing micro-benchmarks here; with --timings "
                          "the rows say how many threads each was timed on")
+    if micro and not timings:
+        raise UsageError("--micro-benchmarks adds this machine's micro-benchmarks to a fit to "
+                         "--timings FILE; without --timings they are the fit already")
     start = load_device(prior) if prior else None
-    if timings:
+    if timings and micro:  # timings of this machine: fitted with its micro-benchmarks
+        from cnncost.estimate.measure import runtime
+        from cnncost.estimate.timings import read_timings
+
+        runtime()  # a missing onnxruntime is said before any work
+        optional_module("scipy", "fitting a profile needs scipy", "calibrate")
+        counted = read_timings(timings)  # a bad file is said before a minute of timing
+        also = time_micro_benchmarks(micro_benchmarks(), counted[0].threads,
+                                     progress=progress)
+        device, report = from_timings(timings, start, also=also)
+        message = describe(report)
+    elif timings:
         device, report = from_timings(timings, start)
         message = describe(report)
     else:
