@@ -527,10 +527,9 @@ def from_timings(path: str, prior: Device | None = None, *, leave_one_out: bool 
     ``leave_one_out``) the held-out error and rank correlation of the fit and of mult_adds
     times one constant. Rows with a ``layer`` are that layer's kernels' times (without the
     per-inference overhead), residuals of the same fit. ``also``: more rows always in the fit
-    (this machine's micro-benchmarks: their kernels and seconds; the prior then takes this
-    machine's cache size), never held out. SpecError
-    for a bad file (an unknown layer among them), NotDetermined when the rows determine no
-    parameter."""
+    and never held out (this machine's micro-benchmarks: their kernels and seconds; the prior
+    then runs as onnxruntime does here, machine_prior). SpecError for a bad file (an unknown
+    layer among them), NotDetermined when the rows determine no parameter."""
     import time
 
     from cnncost.core.version import __version__

@@ -63,8 +63,8 @@ class Device:
     peak_mult_adds: dict[str, float]  # per dtype: multiply-accumulates per second
     bandwidth: float  # bytes per second, main memory
     launch: float = 0.0  # seconds per kernel launched
-    setup: float = 0.0  # seconds more per kernel that multiplies (a conv, linear or matmul
-    # kernel: its primitive's set-up, weight packing), whatever its size
+    setup: float = 0.0  # seconds more per conv-like kernel (one with a latency kind: a conv,
+    # linear, matmul or pooling window: its primitive's dispatch, packing), whatever its size
     overhead: float = 0.0  # seconds per inference, whatever the network (a runtime's call)
     vector_ops: float = 0.0  # element-wise operations per second (0: as peak_mult_adds)
     cache_bytes: float = 0.0  # a faster level: its size (0: none) ...
@@ -165,8 +165,9 @@ def kernel_work(graph: Graph, host: tuple[int, ...], costs: tuple[Cost, ...],
         source = nodes[node.inputs[0]].shape if node.inputs else ()
         in_channels = source[1] if len(source) > 1 else 0
         kind = layer_kind(node.op, in_channels)
-        window = elementwise[index] if kind and node.op.family == POOL else 0
-        result.append(Kernel(index, kind, mult_adds[index], 0 if window else elementwise[index],
+        windowed = bool(kind) and node.op.family == POOL  # a pooling window, as depthwise
+        window = elementwise[index] if windowed else 0
+        result.append(Kernel(index, kind, mult_adds[index], 0 if windowed else elementwise[index],
                              size * moved[index], size * _column_matrix(node, kind, in_channels),
                              *_winograd_work(node, kind, in_channels), window_ops=window))
     return tuple(result)
