@@ -163,6 +163,7 @@ def main() -> None:
         results[prior_name] = {
             "fitted": judged(predict(work, device), real),
             "prior": judged(predict(prior_work, prior), real),
+            "own_prior": not extra[0],  # with the micro-benchmarks: desktop_cpu's, above
             "report": report, "seconds": fit_seconds}
         print(f"  from {prior_name}: fitted {', '.join(report['fitted'])} in "
               f"{fit_seconds:.1f} s", flush=True)
@@ -222,7 +223,7 @@ def table(training: list[str], results: dict, baseline: dict, draws: list[dict],
         loo = report["leave_one_out"]["profile"]
         lines.append(row(f"`calibrate --timings`, prior {name} (fitted: "
                          f"{', '.join(report['fitted'])})", r["fitted"]))
-        if "micro-benchmarks" not in name or name == "micro-benchmarks":  # a prior of its own
+        if r["own_prior"]:
             lines.append(row(f"prior {name} uncalibrated", r["prior"]))
         if loo:
             lines.append(f"| (its own leave-one-out on the 10, as reported) | "

@@ -688,10 +688,8 @@ def calibrate(*, threads: int = 1, seconds_per_bench: float = 0.25,
 
     from cnncost.core.version import __version__
     from cnncost.estimate.devices import load_device
-    from cnncost.estimate.measure import runtime
 
-    ort = runtime()  # first: a missing onnxruntime or scipy is said before any work
-    optional_module("scipy", "fitting a profile needs scipy", "calibrate")
+    ort = _measuring()
     prior = machine_prior(prior or load_device("desktop_cpu"), cache_size())
     started = time.perf_counter()
     benches = micro_benchmarks()
@@ -715,6 +713,16 @@ def calibrate(*, threads: int = 1, seconds_per_bench: float = 0.25,
                      "seconds": round(time.perf_counter() - started, 1)})
     record = {b.name: {"measured": m, "fitted": f} for b, m, f in zip(benches, measured, fitted)}
     return device, record
+
+
+def _measuring() -> Any:
+    """onnxruntime, once it and scipy are known to be installed: a missing one is said before
+    any work."""
+    from cnncost.estimate.measure import runtime
+
+    ort = runtime()
+    optional_module("scipy", "fitting a profile needs scipy", "calibrate")
+    return ort
 
 
 def time_micro_benchmarks(benches: Sequence[Bench], threads: int = 1,
@@ -755,19 +763,16 @@ def run_calibration(*, timings: str | None, prior: str | None, threads: int = 1,
         raise UsageError("--micro-benchmarks adds this machine's micro-benchmarks to a fit to "
                          "--timings FILE; without --timings they are the fit already")
     start = load_device(prior) if prior else None
-    if timings and micro:  # timings of this machine: fitted with its micro-benchmarks
-        from cnncost.estimate.measure import runtime
-        from cnncost.estimate.timings import read_timings
+    if timings:
+        also: tuple[Sequence[tuple[Kernel, ...]], Sequence[float]] = ((), ())
+        if micro:  # timings of this machine: fitted with its micro-benchmarks
+            from cnncost.estimate.timings import read_timings
 
-        runtime()  # a missing onnxruntime is said before any work
-        optional_module("scipy", "fitting a profile needs scipy", "calibrate")
-        counted = read_timings(timings)  # a bad file is said before a minute of timing
-        also = time_micro_benchmarks(micro_benchmarks(), counted[0].threads,
-                                     progress=progress)
+            _measuring()
+            rows = read_timings(timings)  # a bad file is said before a minute of timing
+            also = time_micro_benchmarks(micro_benchmarks(), rows[0].threads,
+                                         progress=progress)
         device, report = from_timings(timings, start, also=also)
-        message = describe(report)
-    elif timings:
-        device, report = from_timings(timings, start)
         message = describe(report)
     else:
         device, record = calibrate(threads=threads, progress=progress, prior=start)

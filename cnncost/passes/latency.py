@@ -216,7 +216,8 @@ def kernel_bytes(k: Kernel, device: Device) -> Any:
 
 
 def _terms(k: Kernel, device: Device, dtype: str) -> tuple[Any, Any, Any]:
-    """Compute seconds, memory seconds and synchronisation seconds of one kernel."""
+    """Compute seconds, memory seconds and the kernel's fixed seconds beyond its launch: its
+    threads' synchronisation, and the setup of a conv-like call (one with a latency kind)."""
     mult_adds, transforms = k.mult_adds, 0
     if device.winograd and k.winograd:  # F(m x m, 3x3): (m + 2)^2 multiplies per m^2 outputs
         m = device.winograd
@@ -245,7 +246,7 @@ def _terms(k: Kernel, device: Device, dtype: str) -> tuple[Any, Any, Any]:
             rate = select(in_cache, cache_bandwidth, bandwidth)
         elif in_cache:
             rate = cache_bandwidth
-    return compute, moved / rate, sync
+    return compute, moved / rate, sync + (device.setup if k.kind else 0.0)
 
 
 def _clamp(value: Any, low: float, high: float) -> Any:
@@ -270,16 +271,17 @@ def combine(compute: Any, memory: Any, device: Device) -> Any:
 
 
 def kernel_seconds(k: Kernel, device: Device, dtype: str) -> float:
-    """The kernel's time (combine() of its terms, plus its threads' synchronisation)."""
-    compute, memory, sync = _terms(k, device, dtype)
-    return combine(compute, memory, device) + sync + (device.setup if k.kind else 0.0)
+    """The kernel's time (combine() of its terms, plus its fixed seconds: synchronisation
+    and setup)."""
+    compute, memory, fixed = _terms(k, device, dtype)
+    return combine(compute, memory, device) + fixed
 
 
 def kernel_time(k: Kernel, device: Device, dtype: str) -> tuple[float, str]:
     """Seconds for one kernel, and what bounds it: compute or memory ("" in a sweep, where
     it differs between configurations)."""
-    compute, memory, sync = _terms(k, device, dtype)
-    seconds = combine(compute, memory, device) + sync + (device.setup if k.kind else 0.0)
+    compute, memory, fixed = _terms(k, device, dtype)
+    seconds = combine(compute, memory, device) + fixed
     if is_vector(compute) or is_vector(memory):
         return seconds, ""
     return seconds, "compute" if compute >= memory else "memory"
